@@ -1,0 +1,453 @@
+"""`resnet-kata`: verbs only. Parse, call the layer below, render.
+
+Exit codes: 0 every check passed (or the verb succeeded); 1 a check failed or
+the learner's code broke; 2 a usage error, a missing framework or an internal
+error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.syntax import Syntax
+from rich.table import Table
+
+from . import catalog, frameworks, report, runner
+from . import workspace as ws
+from .catalog import CatalogError, Exercise, UnknownExercise
+
+OK, FAILED, USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Printed as one clear line; exit code 2."""
+
+
+def _console(args: argparse.Namespace) -> Console:
+    return Console(stderr=False, highlight=False, soft_wrap=False)
+
+
+def _err(msg: str) -> None:
+    Console(stderr=True, highlight=False).print(f"[red]error:[/] {msg}")
+
+
+def _workspace(args: argparse.Namespace) -> ws.Workspace:
+    space = ws.Workspace(ws.locate(args.workspace))
+    space.state  # noqa: B018 - read now so a warning about a corrupt file shows first
+    for w in space.warnings:
+        Console(stderr=True, highlight=False).print(f"[yellow]warning:[/] {w}")
+    return space
+
+
+def _resolve(name: str) -> Exercise:
+    try:
+        return catalog.resolve(name)
+    except UnknownExercise as exc:
+        raise UsageError(str(exc) + " Run `resnet-kata list` to see them all.") from exc
+
+
+def _framework(ex: Exercise, requested: str | None, space: ws.Workspace | None) -> str:
+    if requested:
+        if requested not in ex.frameworks:
+            raise UsageError(f"{ex.id} has no {requested} version (it has: {', '.join(ex.frameworks)}).")
+        return requested
+    if space is not None:
+        cur = space.current()
+        if cur and cur[1] in ex.frameworks:
+            return cur[1]
+        started = [f for f in ex.frameworks if space.file(ex, f).exists()]
+        if len(started) == 1:
+            return started[0]
+    for fw in ex.frameworks:
+        if fw == "numpy" or frameworks.is_installed(fw):
+            return fw
+    return ex.frameworks[0]
+
+
+def _require_framework(fw: str) -> None:
+    if fw != "numpy" and not frameworks.is_installed(fw):
+        raise UsageError(
+            f"{frameworks.LABELS[fw]} is not installed. Install it with:\n  "
+            f"{frameworks.install_command(fw)}"
+        )
+
+
+def _current(space: ws.Workspace, name: str | None) -> Exercise:
+    if name:
+        return _resolve(name)
+    cur = space.current()
+    if not cur:
+        first = catalog.exercises()[0].id
+        raise UsageError(f"No current exercise. Start one first: resnet-kata start {first}")
+    return _resolve(cur[0])
+
+
+# -- verbs ---------------------------------------------------------------------
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    space = _workspace(args)
+    rows = []
+    for ex in catalog.exercises():
+        status = {}
+        for fw in ("torch", "tf"):
+            if fw not in ex.frameworks:
+                status[fw] = "n/a"
+            elif space.passed(ex.id, fw):
+                status[fw] = "passed"
+            elif space.file(ex, fw).exists():
+                status[fw] = "started"
+            else:
+                status[fw] = "-"
+        rows.append((ex, status))
+    if args.json:
+        print(json.dumps([
+            {"id": ex.id, "title": ex.title, "difficulty": ex.difficulty,
+             "frameworks": list(ex.frameworks), "status": st} for ex, st in rows
+        ], indent=2))
+        return OK
+    table = Table(title="resnet-kata exercises")
+    for col in ("id", "title", "difficulty", "torch", "tf"):
+        table.add_column(col)
+    colours = {"passed": "green", "started": "yellow", "-": "dim", "n/a": "dim"}
+    for ex, st in rows:
+        table.add_row(ex.id, ex.title, ex.difficulty,
+                      *(f"[{colours[st[f]]}]{st[f]}[/]" for f in ("torch", "tf")))
+    _console(args).print(table)
+    return OK
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    space = _workspace(args)
+    ex = _resolve(args.exercise)
+    fw = _framework(ex, args.framework, None)
+    path, created = space.start(ex, fw)
+    space.set_current(ex.id, fw)
+    con = _console(args)
+    con.print(Markdown(ex.statement.read_text(encoding="utf-8")))
+    con.rule()
+    if created:
+        con.print(f"Your file: [bold]{path}[/] (a fresh stub, {frameworks.LABELS[fw]})")
+    else:
+        con.print(f"Your file: [bold]{path}[/] (kept as it was: start never overwrites)")
+    con.print("Edit it, then run [bold]resnet-kata check[/] "
+              "(or [bold]resnet-kata watch[/] to re-check on every save).")
+    if not frameworks.is_installed(fw) and fw != "numpy":
+        con.print(f"[yellow]{frameworks.LABELS[fw]} is not installed yet:[/] "
+                  f"{frameworks.install_command(fw)}")
+    return OK
+
+
+def _run_check(args: argparse.Namespace, space: ws.Workspace, ex: Exercise, fw: str) -> int:
+    if args.impl:
+        impl = Path(args.impl).expanduser().resolve()
+        if not impl.is_file():
+            raise UsageError(f"--impl {args.impl}: no such file.")
+    else:
+        impl = space.file(ex, fw)
+        if not impl.exists():
+            raise UsageError(f"You have not started {ex.id} in {fw} yet: "
+                             f"resnet-kata start {ex.id} --framework {fw}")
+    _require_framework(fw)
+    only = [c for c in (args.only or "").split(",") if c] or None
+    con = _console(args)
+    if args.json:
+        record = runner.run_check(ex, fw, impl, args.device, args.timeout, only)
+        print(report.to_json(record))
+    else:
+        with report.LiveView(con) as live:
+            record = runner.run_check(ex, fw, impl, args.device, args.timeout, only, live)
+        report.render(record, con, frameworks.LABELS.get(fw, fw))
+    if not args.impl and record.error_kind not in ("internal", "missing_framework", "device"):
+        space.record_result(ex.id, fw, record.status == "pass" and not only)
+    return record.exit_code
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    space = _workspace(args)
+    ex = _current(space, args.exercise)
+    fw = _framework(ex, args.framework, space)
+    return _run_check(args, space, ex, fw)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    space = _workspace(args)
+    ex = _current(space, args.exercise)
+    fw = _framework(ex, args.framework, space)
+    path = Path(args.impl).resolve() if args.impl else space.file(ex, fw)
+    if not path.exists():
+        raise UsageError(f"No file to watch at {path}: resnet-kata start {ex.id} --framework {fw}")
+    con = _console(args)
+    last = None
+    try:
+        while True:
+            stamp = path.stat().st_mtime_ns if path.exists() else None
+            if stamp != last:
+                last = stamp
+                con.rule(f"{ex.id} · {time.strftime('%H:%M:%S')}")
+                code = _run_check(args, space, ex, fw)
+                if code == OK and args.once:
+                    return OK
+                con.print(f"[dim]Watching {path} (Ctrl-C to stop)...[/]")
+                if args.once:
+                    return code
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return OK
+
+
+def cmd_hint(args: argparse.Namespace) -> int:
+    space = _workspace(args)
+    ex = _current(space, args.exercise)
+    level = space.hint_level(ex.id)
+    con = _console(args)
+    if level >= len(ex.hints):
+        con.print(f"All {len(ex.hints)} hints for {ex.id} are shown below; next step: "
+                  f"resnet-kata docs {ex.id}")
+        level = len(ex.hints) - 1
+    else:
+        space.set_hint_level(ex.id, level + 1)
+    for i in range(level + 1):
+        con.print(f"[bold]Hint {i + 1}/{len(ex.hints)}:[/] {ex.hints[i]}")
+    return OK
+
+
+def cmd_solution(args: argparse.Namespace) -> int:
+    space = _workspace(args)
+    ex = _resolve(args.exercise)
+    fw = _framework(ex, args.framework, space)
+    con = _console(args)
+    if not space.passed(ex.id, fw):
+        if not args.give_up:
+            con.print(f"The solution of {ex.id} opens after you pass it in {fw}. "
+                      f"To see it now: resnet-kata solution {ex.id} --give-up")
+            return FAILED
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("--give-up needs a confirmation: add --yes.")
+            answer = input(f"Show the {fw} solution of {ex.id} before passing it? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                con.print("Kept hidden. `resnet-kata hint` gives the next hint.")
+                return OK
+        space.gave_up(ex.id)
+    path = ex.solution(fw)
+    con.print(f"[bold]{ex.id}[/] reference solution ({frameworks.LABELS[fw]}): {path}")
+    con.print(Syntax(path.read_text(encoding="utf-8"), "python", line_numbers=True))
+    return OK
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    space = _workspace(args)
+    ex = _resolve(args.exercise)
+    fw = _framework(ex, args.framework, space)
+    target = space.file(ex, fw)
+    con = _console(args)
+    if target.exists() and not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("reset replaces your file with the stub; confirm with --yes.")
+        answer = input(f"Replace {target} with the stub? A backup is kept. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            con.print("Nothing changed.")
+            return OK
+    backup = space.reset(ex, fw)
+    space.set_current(ex.id, fw)
+    if backup:
+        con.print(f"Your previous file is saved as [bold]{backup}[/]")
+    con.print(f"{target} is the stub again.")
+    return OK
+
+
+def cmd_progress(args: argparse.Namespace) -> int:
+    space = _workspace(args)
+    items = catalog.exercises()
+    per_fw = {}
+    for fw in ("torch", "tf"):
+        offered = [ex for ex in items if fw in ex.frameworks]
+        per_fw[fw] = (sum(space.passed(ex.id, fw) for ex in offered), len(offered))
+    if args.json:
+        print(json.dumps({fw: {"passed": p, "total": t} for fw, (p, t) in per_fw.items()}))
+        return OK
+    con = _console(args)
+    for fw, (p, t) in per_fw.items():
+        bar = "█" * p + "░" * (t - p)
+        con.print(f"{frameworks.LABELS[fw]:<18} {bar} {p}/{t}")
+    cur = space.current()
+    if cur:
+        con.print(f"Current: {cur[0]} ({cur[1]})")
+    return OK
+
+
+def _doc_pages() -> dict[str, Path]:
+    docs = catalog.kit_root() / "docs"
+    return {p.stem: p for p in sorted(docs.glob("*.md"))} if docs.is_dir() else {}
+
+
+def _title(path: Path) -> str:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return path.stem
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    pages = _doc_pages()
+    con = _console(args)
+    if not args.name:
+        table = Table(title="resnet-kata docs (resnet-kata docs NAME)")
+        table.add_column("name")
+        table.add_column("title")
+        for stem, path in pages.items():
+            table.add_row(stem, _title(path))
+        con.print(table)
+        return OK
+    key = args.name.strip().lower().replace("-", "_").removesuffix(".md")
+    page = pages.get(key)
+    if page is None:
+        try:
+            page = catalog.resolve(key).doc_path()
+        except UnknownExercise:
+            topical = [s for s in pages if key in s]
+            if len(topical) == 1:
+                page = pages[topical[0]]
+            else:
+                close = difflib.get_close_matches(key, list(pages), n=3, cutoff=0.5) or topical[:3]
+                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                raise UsageError(f"No docs page named {args.name!r}.{hint}") from None
+    if not page.exists():
+        raise UsageError(f"The page {page.name} is missing from docs/.")
+    con.print(Markdown(page.read_text(encoding="utf-8")))
+    return OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    con = _console(args)
+    table = Table(title="resnet-kata doctor", show_header=False)
+    table.add_column()
+    table.add_column()
+    table.add_row("Python", f"{sys.version.split()[0]} ({sys.executable})")
+    try:
+        root = catalog.kit_root()
+        table.add_row("Kit", f"{root} ({len(catalog.exercises())} exercises)")
+    except CatalogError as exc:
+        table.add_row("Kit", f"[red]{exc}[/]")
+    space = _workspace(args)
+    table.add_row("Workspace", f"{space.root}" + ("" if space.root.exists() else " (not created yet)"))
+    table.add_row("State", "ok" if not space.warnings else "[yellow]was corrupt, set aside[/]")
+    for fw in ("torch", "tf"):
+        fi = frameworks.info(fw)
+        value = f"[green]{fi.version}[/]" if fi.installed else f"[red]missing[/]: {fi.install_command}"
+        table.add_row(fi.label, value)
+    table.add_row("CUDA", _probe_cuda() if frameworks.is_installed("torch") else "n/a (no torch)")
+    con.print(table)
+    return OK
+
+
+def _probe_cuda() -> str:
+    code = ("import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() "
+            "else 'not available (checks run on the CPU)')")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60)
+        return out.stdout.strip() or f"probe failed: {out.stderr.strip()[-200:]}"
+    except subprocess.TimeoutExpired:
+        return "probe timed out"
+
+
+# -- parser ----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="resnet-kata",
+        description="ResNet interview katas: implement, check, read the questions.",
+    )
+    parser.add_argument("--workspace", help=f"your exercise files and state (default "
+                        f"<kit>/workspace, or ${ws.ENV})")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    def verb(name: str, help_: str, fn, exercise: str | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(fn=fn)
+        if exercise == "required":
+            p.add_argument("exercise", help="id (03_bottleneck), number (03) or slug (bottleneck)")
+        elif exercise == "optional":
+            p.add_argument("exercise", nargs="?", help="default: the current exercise")
+        return p
+
+    p = verb("list", "List the exercises with their status per framework.", cmd_list)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = verb("start", "Copy an exercise's stub into your workspace and show its statement.",
+             cmd_start, "required")
+    p.add_argument("--framework", "-f", choices=("torch", "tf", "numpy"))
+
+    for name, help_, fn in (
+        ("check", "Grade your file (or --impl PATH) for an exercise.", cmd_check),
+        ("watch", "Re-check the current exercise every time its file is saved.", cmd_watch),
+    ):
+        p = verb(name, help_, fn, "optional")
+        p.add_argument("--framework", "-f", choices=("torch", "tf", "numpy"))
+        p.add_argument("--impl", help="grade this file instead of your workspace file")
+        p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                       help="torch checks run on CUDA when available (auto)")
+        p.add_argument("--json", action="store_true", help="print the result record as JSON")
+        p.add_argument("--timeout", type=float, help="seconds (default: the exercise's budget)")
+        p.add_argument("--only", help="comma-separated check names to run")
+        if name == "watch":
+            p.add_argument("--interval", type=float, default=0.5, help="polling seconds")
+            p.add_argument("--once", action="store_true", help="stop after the first check")
+
+    verb("hint", "Show the next of up to three progressive hints.", cmd_hint, "optional")
+
+    p = verb("solution", "Show the reference solution (after a pass, or with --give-up).",
+             cmd_solution, "required")
+    p.add_argument("--framework", "-f", choices=("torch", "tf", "numpy"))
+    p.add_argument("--give-up", action="store_true", help="show it before passing")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    p = verb("reset", "Put the stub back; your file is kept as a backup.", cmd_reset, "required")
+    p.add_argument("--framework", "-f", choices=("torch", "tf", "numpy"))
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    p = verb("progress", "Your progress per framework.", cmd_progress)
+    p.add_argument("--json", action="store_true")
+
+    p = verb("docs", "List the docs pages, or render one (exercise id or topic).", cmd_docs)
+    p.add_argument("name", nargs="?")
+
+    verb("doctor", "Python, frameworks, CUDA and workspace: what the kit sees.", cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "fn", None):
+        parser.print_help()
+        return USAGE
+    try:
+        return args.fn(args)
+    except UsageError as exc:
+        _err(str(exc))
+        return USAGE
+    except CatalogError as exc:
+        _err(f"the kit's catalogue is broken: {exc}")
+        return USAGE
+    except KeyboardInterrupt:
+        return FAILED
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Two views of one result record: rich for the terminal, JSON for machines.
+
+Also the live view shown while a check runs: the current check's name and,
+for training checks, a progress bar with the loss.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from .checks.training import sparkline
+from .record import ERROR, FAIL, PASS, SKIP, Record
+
+ICONS = {PASS: "[green]✓[/]", FAIL: "[red]✗[/]", ERROR: "[red]![/]", SKIP: "[dim]-[/]"}
+VERDICT = {PASS: "[bold green]PASS[/]", FAIL: "[bold red]FAIL[/]", ERROR: "[bold red]ERROR[/]"}
+ERROR_TITLES = {
+    "syntax": "Your file has a syntax error",
+    "import": "Your file raised an exception while being imported",
+    "exit": "The grading process was ended early",
+    "crash": "The grading process crashed",
+    "timeout": "Time limit reached",
+    "missing_framework": "Framework not installed",
+    "device": "Device not available",
+    "internal": "Internal error of the grader",
+}
+
+
+def to_json(record: Record) -> str:
+    return json.dumps(record.to_dict(), indent=2)
+
+
+def _training_line(details: dict[str, Any]) -> Text | None:
+    curve = details.get("loss_curve")
+    if not curve:
+        return None
+    line = Text("    loss ", style="dim")
+    line.append(sparkline(curve), style="cyan")
+    line.append(f"  {curve[0]:.3f} → {curve[-1]:.3f}", style="dim")
+    if "accuracy" in details:
+        line.append(f"  accuracy {details['accuracy']:.1%}", style="dim")
+    if details.get("device"):
+        line.append(f"  on {details['device']}", style="dim")
+    return line
+
+
+def render(record: Record, console: Console, label: str = "") -> None:
+    head = f"[bold]{record.exercise}[/] · {label or record.framework}"
+    if record.device:
+        head += f" · {record.device}"
+    console.print(head)
+    table = Table(show_header=False, box=None, padding=(0, 1), expand=False)
+    table.add_column(width=1)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(ratio=1)
+    for c in record.checks:
+        style = "dim" if c.status == SKIP else ""
+        table.add_row(ICONS.get(c.status, "?"), c.name, Text(c.message, style=style))
+        line = _training_line(c.details)
+        if line is not None:
+            table.add_row("", "", line)
+    if record.checks:
+        console.print(table)
+    if record.error_kind:
+        body = [Text(record.message)]
+        if record.output.strip():
+            body += [Text("\nOutput (last lines):", style="bold"), Text(record.output.rstrip())]
+        console.print(
+            Panel(Group(*body), title=ERROR_TITLES.get(record.error_kind, "Error"),
+                  border_style="red", expand=False)
+        )
+    elif record.output.strip() and record.status != PASS:
+        console.print(Panel(Text(record.output.rstrip()), title="Your code printed",
+                            border_style="dim", expand=False))
+    passed = sum(c.status == PASS for c in record.checks)
+    tally = f"{passed}/{len(record.checks)} checks passed " if record.checks else ""
+    console.print(f"{VERDICT.get(record.status, record.status)}  {tally}in {record.seconds:.1f} s")
+    if record.status == PASS:
+        console.print(f"Next: read the interview questions with [bold]resnet-kata docs "
+                      f"{record.exercise}[/] ({escape('docs/' + record.doc)}), and compare "
+                      f"with the reference: [bold]resnet-kata solution {record.exercise}[/].")
+        if record.followups:
+            console.print("Likely follow-up questions:")
+            for q in record.followups:
+                console.print(f"  • {escape(q)}")
+
+
+class LiveView:
+    """Shows which check is running; a bar with the loss during training checks."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = None
+
+    def __enter__(self) -> LiveView:
+        self.progress.__enter__()
+        self.task = self.progress.add_task("starting", total=None, info="")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "start":
+            self.progress.update(self.task, description=event.get("title", event["check"]),
+                                 total=None, completed=0, info="")
+        elif kind == "progress":
+            info = f"step {event['step']}/{event['total']}"
+            if "loss" in event:
+                info += f"  loss {event['loss']:.4f}"
+            self.progress.update(self.task, total=event["total"], completed=event["step"],
+                                 info=info)

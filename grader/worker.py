@@ -1,0 +1,287 @@
+"""Grade one learner file: import it, run the exercise's checks, emit events.
+
+Runs in its own process (`python -m grader.worker`, spawned by the runner),
+or in-process through `grade()` for tests. Whatever the learner's code does,
+raise, exit or print, this module turns it into check results; only a crash
+of the process itself escapes it, and the runner reports that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import importlib.util
+import json
+import os
+import re
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from . import catalog, frameworks
+from .checks import Check, CheckFailed, Context
+from .record import ERROR, FAIL, PASS, SKIP, CheckResult, Record
+
+Emit = Callable[[dict[str, Any]], None]
+EVENT_FD_ENV = "RESNET_KATA_EVENT_FD"
+SEED = 0
+
+
+def learner_frames(exc: BaseException, impl: Path) -> str:
+    """The traceback reduced to the frames in the learner's own files."""
+    impl_dir = impl.resolve().parent
+    frames = []
+    for fr in traceback.extract_tb(exc.__traceback__):
+        path = Path(fr.filename).resolve() if fr.filename else None
+        if path and (path == impl.resolve() or path.parent == impl_dir):
+            where = f"  {path.name}, line {fr.lineno}, in {fr.name}"
+            frames.append(where + (f"\n    {fr.line.strip()}" if fr.line else ""))
+    return "\n".join(frames)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def exception_text(exc: BaseException) -> str:
+    """The exception's own message, without Keras' call wrapper or colour codes."""
+    text = _ANSI.sub("", str(exc)).strip()
+    if text.startswith("Exception encountered when calling"):
+        # Keras: "Exception encountered when calling X.call().\n\n<original>\n\nArguments..."
+        parts = [p.strip() for p in text.split("\n\n")]
+        inner = [p for p in parts[1:] if not p.startswith("Arguments received")]
+        text = inner[0] if inner else parts[0]
+    return text
+
+
+def describe_exception(exc: BaseException, impl: Path) -> str:
+    head = f"{type(exc).__name__}: {exception_text(exc)}".rstrip(": ")
+    frames = learner_frames(exc, impl)
+    return f"{head}\n{frames}" if frames else head
+
+
+def describe_syntax_error(exc: SyntaxError) -> str:
+    where = f"{Path(exc.filename or '?').name}, line {exc.lineno}"
+    text = (exc.text or "").rstrip("\n")
+    caret = ""
+    if text and exc.offset:
+        stripped = text.lstrip()
+        caret = "\n    " + " " * max(0, exc.offset - 1 - (len(text) - len(stripped))) + "^"
+        text = stripped
+    body = f"\n    {text}{caret}" if text else ""
+    return f"SyntaxError: {exc.msg} ({where}){body}"
+
+
+def load_learner(impl: Path) -> ModuleType:
+    name = f"kata_learner_{abs(hash(str(impl.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, impl)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {impl}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    if str(impl.parent) not in sys.path:
+        sys.path.insert(0, str(impl.parent))  # the learner may import a helper beside it
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_checks(ex: catalog.Exercise) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"kata_checks_{ex.id}", ex.checks_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_one(check: Check, ctx: Context, impl: Path) -> CheckResult:
+    ctx.details = {}
+    start = time.perf_counter()
+    status, message = PASS, ""
+    try:
+        ctx.A.reset(SEED) if ctx.A is not None else None
+        message = check.run(ctx) or ""
+    except CheckFailed as exc:
+        status, message = FAIL, exc.message
+        ctx.details.update(exc.details)
+    except SystemExit as exc:
+        status = ERROR
+        message = (
+            f"Your code called sys.exit({exc.code!r}) during this check. A graded "
+            f"function or layer must return, never exit.\n{learner_frames(exc, impl)}"
+        ).rstrip()
+    except BaseException as exc:  # noqa: BLE001 - the learner's code may raise anything
+        frames = learner_frames(exc, impl)
+        status = ERROR
+        if isinstance(exc, NotImplementedError) and frames:
+            message = (
+                f"Not implemented yet: {exception_text(exc) or 'a TODO'} still raises "
+                f"NotImplementedError. Replace the TODO with your code.\n{frames}"
+            )
+        elif frames:
+            message = f"Your code raised {describe_exception(exc, impl)}"
+        else:
+            last = traceback.extract_tb(exc.__traceback__)[-1:]
+            at = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
+            message = (
+                f"This check could not run on your object: {type(exc).__name__}: {exc}{at}. "
+                "It usually means a layer or attribute does not behave as the statement says."
+            )
+    return CheckResult(
+        check.name, check.title, status, message, round(time.perf_counter() - start, 3),
+        _jsonable(ctx.details),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(value, default=str))
+
+
+def grade(
+    exercise: str,
+    framework: str,
+    impl: str | Path,
+    device: str = "auto",
+    only: list[str] | None = None,
+    emit: Emit | None = None,
+) -> Record:
+    """Grade `impl` against `exercise` in this process and return the record."""
+    emit = emit or (lambda event: None)
+    started = time.perf_counter()
+    ex = catalog.resolve(exercise)
+    impl = Path(impl).resolve()
+    record = Record(ex.id, framework, impl=str(impl), doc=ex.doc, followups=list(ex.followups))
+
+    def finish() -> Record:
+        record.seconds = round(time.perf_counter() - started, 3)
+        record.loaded = [m for m in ("torch", "tensorflow", "keras") if m in sys.modules]
+        record.finish()
+        emit({"event": "record", "record": record.to_dict()})
+        return record
+
+    if framework not in ex.frameworks:
+        record.error_kind = "internal"
+        record.message = f"{ex.id} has no {framework} version (it has: {', '.join(ex.frameworks)})."
+        return finish()
+    if framework != "numpy" and not frameworks.is_installed(framework):
+        record.error_kind = "missing_framework"
+        record.message = (
+            f"{frameworks.LABELS[framework]} is not installed. Install it with:\n"
+            f"  {frameworks.install_command(framework)}"
+        )
+        return finish()
+    try:  # a syntax error is reported before paying for the framework's import
+        compile(impl.read_bytes(), str(impl), "exec")
+    except SyntaxError as exc:
+        record.error_kind = "syntax"
+        record.message = "Your file does not parse.\n" + describe_syntax_error(exc)
+        return finish()
+    except (OSError, ValueError) as exc:
+        record.error_kind = "import"
+        record.message = f"Your file could not be read: {exc}"
+        return finish()
+    adapter = None
+    if framework != "numpy":
+        from .adapters import DeviceUnavailable, get_adapter
+
+        try:
+            adapter = get_adapter(framework, device)
+        except DeviceUnavailable as exc:
+            record.error_kind = "device"
+            record.message = str(exc)
+            return finish()
+        record.device = adapter.device_name
+        adapter.reset(SEED)
+    emit({"event": "begin", "exercise": ex.id, "framework": framework, "device": record.device})
+    try:
+        module = load_learner(impl)
+    except SyntaxError as exc:
+        record.error_kind = "syntax"
+        record.message = "Your file does not parse.\n" + describe_syntax_error(exc)
+        return finish()
+    except SystemExit as exc:
+        record.error_kind = "exit"
+        record.message = (
+            f"Your file called sys.exit({exc.code!r}) while being imported; keep top-level "
+            "code to definitions (put experiments under `if __name__ == \"__main__\":`)."
+        )
+        return finish()
+    except BaseException as exc:  # noqa: BLE001
+        record.error_kind = "import"
+        record.message = "Importing your file raised " + describe_exception(exc, impl)
+        return finish()
+
+    checks = load_checks(ex).checks(framework)
+    ctx = Context(framework, adapter, module, ex.id)
+    outcome: dict[str, str] = {}
+    gate_failed = ""
+    for check in checks:
+        if only and check.name not in only:
+            continue
+        blocked = [n for n in check.needs if outcome.get(n, PASS) != PASS]
+        if gate_failed or blocked:
+            why = gate_failed or blocked[0]
+            result = CheckResult(check.name, check.title, SKIP,
+                                 f"Skipped: `{why}` must pass first.")
+        else:
+            emit({"event": "start", "check": check.name, "title": check.title})
+            ctx.progress = _progress(emit, check.name)
+            result = _run_one(check, ctx, impl)
+        outcome[check.name] = result.status
+        if check.gate and result.status != PASS:
+            gate_failed = check.name
+        record.checks.append(result)
+        emit({"event": "check", "result": result.__dict__})
+    return finish()
+
+
+def _progress(emit: Emit, name: str) -> Callable[..., None]:
+    last = [0.0]
+
+    def progress(step: int, total: int, **info: Any) -> None:
+        now = time.perf_counter()
+        if step < total and now - last[0] < 0.1:
+            return
+        last[0] = now
+        emit({"event": "progress", "check": name, "step": step, "total": total, **info})
+
+    return progress
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader.worker")
+    parser.add_argument("--exercise", required=True)
+    parser.add_argument("--framework", required=True)
+    parser.add_argument("--impl", required=True)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--only", default="")
+    args = parser.parse_args(argv)
+    faulthandler.enable(all_threads=False)
+    fd = int(os.environ.get(EVENT_FD_ENV, "-1"))
+    out = os.fdopen(fd, "w", buffering=1, encoding="utf-8") if fd >= 0 else sys.__stdout__
+
+    def emit(event: dict[str, Any]) -> None:
+        out.write(json.dumps(event) + "\n")
+        out.flush()
+
+    only = [s for s in args.only.split(",") if s] or None
+    try:
+        record = grade(args.exercise, args.framework, args.impl, args.device, only, emit)
+    except BaseException:  # noqa: BLE001 - a bug of the kit: say so, do not blame the learner
+        emit({"event": "internal", "message": traceback.format_exc()})
+        return 2
+    return record.exit_code
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Leave at once: a thread the learner's code started must not keep the process alive.
+    os._exit(code)

@@ -1,0 +1,183 @@
+"""The learner's workspace: their exercise files, backups, and the state file.
+
+Layout (default root: `<kit>/workspace`, else `--workspace` or
+`RESNET_KATA_WORKSPACE`):
+
+    workspace/
+      state.json                      current exercise, passes, hint levels
+      01_residual_block/residual_block_torch.py
+      .backups/01_residual_block/residual_block_torch.py.20261123-101500
+
+Nothing a learner wrote is ever deleted: `start` refuses to overwrite and
+`reset` moves the old file to `.backups/` first. The state file is replaced
+atomically; a corrupt one is set aside, not trusted and not lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .catalog import Exercise, kit_root
+
+ENV = "RESNET_KATA_WORKSPACE"
+STATE_VERSION = 1
+
+
+def default_root() -> Path:
+    return kit_root() / "workspace"
+
+
+def locate(override: str | os.PathLike | None = None) -> Path:
+    """`--workspace` beats `RESNET_KATA_WORKSPACE`, which beats the default."""
+    if override:
+        return Path(override).expanduser().resolve()
+    if os.environ.get(ENV):
+        return Path(os.environ[ENV]).expanduser().resolve()
+    return default_root()
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` so that a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
+
+
+class Workspace:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.warnings: list[str] = []
+        self._state: dict[str, Any] | None = None
+
+    # -- files -------------------------------------------------------------
+    def file(self, ex: Exercise, framework: str) -> Path:
+        return self.root / ex.id / ex.files[framework]
+
+    def start(self, ex: Exercise, framework: str) -> tuple[Path, bool]:
+        """Copy the stub in if the learner has no file yet. Returns (path, created)."""
+        target = self.file(ex, framework)
+        if target.exists():
+            return target, False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # exclusive create: a file appearing meanwhile is never overwritten
+        with open(target, "x", encoding="utf-8") as fh:
+            fh.write(ex.stub(framework).read_text(encoding="utf-8"))
+        return target, True
+
+    def backup(self, ex: Exercise, framework: str) -> Path | None:
+        source = self.file(ex, framework)
+        if not source.exists():
+            return None
+        dest = self.root / ".backups" / ex.id / f"{source.name}.{_stamp()}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, dest)
+        return dest
+
+    def reset(self, ex: Exercise, framework: str) -> Path | None:
+        """Back the learner's file up, then put the stub back. Returns the backup."""
+        saved = self.backup(ex, framework)
+        target = self.file(ex, framework)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, ex.stub(framework).read_text(encoding="utf-8"))
+        return saved
+
+    # -- state -------------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    def _fresh(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, "current": None, "exercises": {}}
+
+    @property
+    def state(self) -> dict[str, Any]:
+        if self._state is None:
+            self._state = self._read_state()
+        return self._state
+
+    def _read_state(self) -> dict[str, Any]:
+        path = self.state_file
+        if not path.exists():
+            return self._fresh()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("exercises"), dict):
+                raise ValueError("unexpected layout")
+            current = data.get("current")
+            if current is not None and not (
+                isinstance(current, dict) and {"exercise", "framework"} <= current.keys()
+            ):
+                raise ValueError("unexpected 'current' entry")
+            return data
+        except (OSError, ValueError) as exc:
+            aside = path.with_name(f"{path.name}.corrupt-{_stamp()}")
+            try:
+                path.replace(aside)
+                where = f"it was moved to {aside}"
+            except OSError:
+                where = "it could not be moved aside"
+            self.warnings.append(
+                f"The state file {path} could not be read ({exc}); {where} and a fresh "
+                "state was started. Your exercise files are untouched."
+            )
+            return self._fresh()
+
+    def save(self) -> None:
+        atomic_write(self.state_file, json.dumps(self.state, indent=2, sort_keys=True) + "\n")
+
+    def _entry(self, ex_id: str, framework: str) -> dict[str, Any]:
+        per_ex = self.state["exercises"].setdefault(ex_id, {})
+        return per_ex.setdefault(framework, {})
+
+    def current(self) -> tuple[str, str] | None:
+        cur = self.state.get("current")
+        return (cur["exercise"], cur["framework"]) if cur else None
+
+    def set_current(self, ex_id: str, framework: str) -> None:
+        self.state["current"] = {"exercise": ex_id, "framework": framework}
+        self._entry(ex_id, framework).setdefault("started", time.time())
+        self.save()
+
+    def record_result(self, ex_id: str, framework: str, passed: bool) -> None:
+        entry = self._entry(ex_id, framework)
+        entry["attempts"] = int(entry.get("attempts", 0)) + 1
+        if passed and "passed" not in entry:
+            entry["passed"] = time.time()
+        self.save()
+
+    def passed(self, ex_id: str, framework: str | None = None) -> bool:
+        per_ex = self.state["exercises"].get(ex_id, {})
+        entries = [per_ex.get(framework, {})] if framework else list(per_ex.values())
+        return any(isinstance(e, dict) and "passed" in e for e in entries)
+
+    def started(self, ex_id: str, framework: str) -> bool:
+        return "started" in self.state["exercises"].get(ex_id, {}).get(framework, {})
+
+    def hint_level(self, ex_id: str) -> int:
+        return int(self.state["exercises"].get(ex_id, {}).get("hint_level", 0))
+
+    def set_hint_level(self, ex_id: str, level: int) -> None:
+        self.state["exercises"].setdefault(ex_id, {})["hint_level"] = level
+        self.save()
+
+    def gave_up(self, ex_id: str) -> None:
+        self.state["exercises"].setdefault(ex_id, {})["gave_up"] = time.time()
+        self.save()

@@ -1,0 +1,394 @@
+"""TensorFlow/Keras 3 adapter: channels-last natively, so arrays are transposed.
+
+Canonical (N, C, H, W) / (N, C, L) arrays become (N, H, W, C) / (N, L, C) on the
+way in and come back channels-first on the way out.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import random  # noqa: E402
+from collections.abc import Callable, Iterable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from . import DeviceUnavailable, LayerInfo  # noqa: E402
+
+L = keras.layers
+_CONV = (L.Conv1D, L.Conv2D, L.Conv3D)
+_DEPTHWISE = tuple(c for c in (getattr(L, "DepthwiseConv1D", None), L.DepthwiseConv2D) if c)
+
+
+def _size(v: Any) -> int:
+    return int(np.prod(v.shape))
+
+
+class Adapter:
+    name = "tf"
+    label = "TensorFlow/Keras"
+    channels_last = True
+    module_base = "keras.layers.Layer"
+
+    def __init__(self, device: str = "auto"):
+        gpus = tf.config.list_physical_devices("GPU")
+        if device == "cuda" and not gpus:
+            raise DeviceUnavailable(
+                "--device cuda was asked for, but TensorFlow sees no GPU "
+                f"(tensorflow {tf.__version__}; tensorflow-cpu never does)."
+            )
+        if device == "cpu" and gpus:
+            tf.config.set_visible_devices([], "GPU")
+            gpus = []
+        self.device_name = "gpu" if gpus else "cpu"
+
+    # -- global state --------------------------------------------------------
+    def reset(self, seed: int = 0) -> None:
+        keras.config.set_floatx("float32")
+        keras.mixed_precision.set_global_policy("float32")
+        keras.utils.set_random_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed)
+
+    # -- tensors -------------------------------------------------------------
+    def tensor(self, x: Any, dtype: Any = None) -> tf.Tensor:
+        arr = np.asarray(x)
+        if arr.dtype.kind == "f":
+            arr = arr.astype(np.float32)
+            if arr.ndim >= 3:
+                arr = np.moveaxis(arr, 1, -1)
+        return tf.convert_to_tensor(arr, dtype=dtype)
+
+    def numpy(self, t: Any) -> np.ndarray:
+        arr = np.asarray(t.numpy() if hasattr(t, "numpy") else t)
+        if arr.dtype.kind == "f" and arr.ndim >= 3:
+            arr = np.moveaxis(arr, -1, 1)
+        return arr
+
+    def is_tensor(self, t: Any) -> bool:
+        return tf.is_tensor(t) or isinstance(t, tf.Variable)
+
+    # -- layers --------------------------------------------------------------
+    def is_model(self, obj: Any) -> bool:
+        return isinstance(obj, L.Layer)
+
+    def prepare(self, model: Any, in_shape: tuple[int, ...] | None = None) -> Any:
+        """Create the weights by one inference call on zeros (canonical `in_shape`)."""
+        if in_shape is not None:
+            model(self.tensor(np.zeros(in_shape, np.float32)), training=False)
+        return model
+
+    def get(self, obj: Any, path: str) -> Any:
+        cur = obj
+        for step in path.split("."):
+            if cur is None:
+                return None
+            if step.isdigit():
+                seq = cur.layers if isinstance(cur, keras.Sequential) else cur
+                if not isinstance(seq, (list, tuple)):
+                    try:
+                        seq = list(seq)
+                    except TypeError:
+                        return None
+                idx = int(step)
+                cur = seq[idx] if idx < len(seq) else None
+            else:
+                cur = getattr(cur, step, None)
+        return cur
+
+    def children(self, obj: Any) -> dict[str, Any]:
+        if isinstance(obj, keras.Sequential):
+            return {str(i): layer for i, layer in enumerate(obj.layers)}
+        found = {}
+        for name, value in vars(obj).items():
+            if name.startswith("_"):
+                continue
+            if isinstance(value, L.Layer):
+                found[name] = value
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    if isinstance(item, L.Layer):
+                        found[f"{name}.{i}"] = item
+        return found
+
+    def info(self, layer: Any) -> LayerInfo:
+        if layer is None:
+            return LayerInfo("missing")
+        if not isinstance(layer, L.Layer):
+            return LayerInfo("other", type_name=type(layer).__name__)
+        base = dict(
+            type_name=type(layer).__name__,
+            trainable=sum(_size(v) for v in layer.trainable_weights),
+            non_trainable=sum(_size(v) for v in layer.non_trainable_weights),
+        )
+        if isinstance(layer, _DEPTHWISE):
+            k = tuple(layer.kernel_size)
+            cin = int(layer.kernel.shape[-2]) if layer.built else None
+            mult = int(layer.depth_multiplier)
+            return LayerInfo(
+                "conv",
+                dims=len(k),
+                in_channels=cin,
+                out_channels=cin * mult if cin else None,
+                kernel=k,
+                stride=tuple(layer.strides),
+                groups=cin or 1,
+                bias=bool(layer.use_bias),
+                padding=layer.padding,
+                **base,
+            )
+        if isinstance(layer, _CONV):
+            k = tuple(layer.kernel_size)
+            groups = int(getattr(layer, "groups", 1))
+            cin = int(layer.kernel.shape[-2]) * groups if layer.built else None
+            return LayerInfo(
+                "conv",
+                dims=len(k),
+                in_channels=cin,
+                out_channels=int(layer.filters),
+                kernel=k,
+                stride=tuple(layer.strides),
+                groups=groups,
+                bias=bool(layer.use_bias),
+                padding=layer.padding,
+                **base,
+            )
+        if isinstance(layer, L.BatchNormalization):
+            ch = int(layer.moving_mean.shape[0]) if layer.built else None
+            return LayerInfo(
+                "bn",
+                in_channels=ch,
+                out_channels=ch,
+                bias=bool(layer.center),
+                eps=float(layer.epsilon),
+                momentum=float(layer.momentum),
+                **base,
+            )
+        if isinstance(layer, L.Dense):
+            cin = int(layer.kernel.shape[0]) if layer.built else None
+            return LayerInfo(
+                "linear",
+                in_channels=cin,
+                out_channels=int(layer.units),
+                bias=bool(layer.use_bias),
+                **base,
+            )
+        if isinstance(layer, keras.Sequential):
+            return LayerInfo("sequential", extra={"length": len(layer.layers)}, **base)
+        return LayerInfo("other", **base)
+
+    def count(self, model: Any) -> tuple[int, int]:
+        return (
+            sum(_size(v) for v in model.trainable_weights),
+            sum(_size(v) for v in model.non_trainable_weights),
+        )
+
+    def bn_layers(self, model: Any) -> list[tuple[str, Any]]:
+        found = []
+        for layer in model._flatten_layers(include_self=True, recursive=True):
+            if isinstance(layer, L.BatchNormalization):
+                found.append((layer.path if hasattr(layer, "path") else layer.name, layer))
+        return found
+
+    # -- running -------------------------------------------------------------
+    def set_mode(self, model: Any, training: bool) -> None:
+        """Keras has no global mode: every call passes `training=` explicitly."""
+
+    def call(self, layer: Any, x: Any, training: bool) -> Any:
+        return layer(x, training=training)
+
+    def forward(self, model: Any, x: Any, training: bool) -> np.ndarray:
+        return self.numpy(model(self.tensor(x), training=training))
+
+    relu = staticmethod(keras.ops.relu)
+    sigmoid = staticmethod(keras.ops.sigmoid)
+
+    @staticmethod
+    def spatial_mean(x: Any) -> Any:
+        return keras.ops.mean(x, axis=tuple(range(1, len(x.shape) - 1)), keepdims=True)
+
+    @staticmethod
+    def spatial_max(x: Any) -> Any:
+        return keras.ops.max(x, axis=tuple(range(1, len(x.shape) - 1)), keepdims=True)
+
+    @staticmethod
+    def flatten(x: Any) -> Any:
+        return keras.ops.reshape(x, (x.shape[0], -1))
+
+    @staticmethod
+    def concat_channels(xs: list[Any]) -> Any:
+        return keras.ops.concatenate(xs, axis=-1)
+
+    # -- state ---------------------------------------------------------------
+    def snapshot(self, model: Any) -> list[np.ndarray]:
+        return [np.array(v.numpy()) for v in model.weights]
+
+    def restore(self, model: Any, snap: list[np.ndarray]) -> None:
+        for v, value in zip(model.weights, snap, strict=True):
+            v.assign(value)
+
+    def set_bn(self, layer: Any, **values: Any) -> None:
+        targets = {
+            "gamma": layer.gamma,
+            "beta": layer.beta,
+            "mean": layer.moving_mean,
+            "var": layer.moving_variance,
+        }
+        for key, value in values.items():
+            v = targets[key]
+            if v is None:
+                continue
+            v.assign(np.broadcast_to(value, v.shape).astype(np.float32))
+
+    def randomize_bn(self, model: Any, rng: np.random.Generator) -> None:
+        for _, bn in self.bn_layers(model):
+            c = int(bn.moving_mean.shape[0])
+            self.set_bn(
+                bn,
+                gamma=rng.uniform(0.5, 1.5, c),
+                beta=rng.normal(0.0, 0.5, c),
+                mean=rng.normal(0.0, 0.5, c),
+                var=rng.uniform(0.5, 2.0, c),
+            )
+
+    def weights(self, model: Any) -> dict[str, np.ndarray]:
+        return {f"{i}:{v.path}": np.array(v.numpy()) for i, v in enumerate(model.weights)}
+
+    def bn_running(self, layer: Any) -> tuple[np.ndarray, np.ndarray]:
+        return np.array(layer.moving_mean.numpy()), np.array(layer.moving_variance.numpy())
+
+    # -- gradients -----------------------------------------------------------
+    def grads(
+        self,
+        model: Any,
+        fn: Callable[[Any], Any],
+        x: np.ndarray,
+        weight: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        xt = self.tensor(x)
+        variables = list(model.trainable_variables)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            out = fn(xt)
+            w = self.tensor(weight)
+            if tuple(out.shape) != tuple(w.shape):
+                raise ValueError(
+                    f"output shape {tuple(self.numpy(out).shape)} but expected {weight.shape}"
+                )
+            loss = tf.reduce_sum(tf.cast(out, tf.float32) * w)
+        found = tape.gradient(loss, [xt, *variables])
+        dx = found[0] if found[0] is not None else tf.zeros_like(xt)
+        pgrads = {}
+        for i, (v, g) in enumerate(zip(variables, found[1:], strict=True)):
+            g = tf.convert_to_tensor(g) if g is not None else tf.zeros_like(v)
+            pgrads[f"{i}:{v.path}"] = np.array(g.numpy())
+        return self.numpy(out), self.numpy(dx), pgrads
+
+    # -- training ------------------------------------------------------------
+    def classifier(
+        self, body: Iterable[Any], in_channels: int, stem: int, features: int, classes: int,
+        dims: int = 2,
+    ) -> Any:
+        conv = L.Conv2D if dims == 2 else L.Conv1D
+        pool = L.GlobalAveragePooling2D() if dims == 2 else L.GlobalAveragePooling1D()
+        return keras.Sequential(
+            [
+                conv(stem, 3, padding="same", use_bias=False),
+                L.BatchNormalization(),
+                L.ReLU(),
+                *body,
+                pool,
+                L.Dense(classes),
+            ]
+        )
+
+    def fit(
+        self,
+        model: Any,
+        x: np.ndarray,
+        y: np.ndarray,
+        steps: int,
+        batch: int,
+        lr: float,
+        on_step: Callable[[int, float], None] | None = None,
+        seed: int = 0,
+        params: Iterable[Any] | None = None,
+    ) -> list[float]:
+        rng = np.random.default_rng(seed)
+        xt = self.tensor(x)
+        yt = tf.convert_to_tensor(np.asarray(y, np.int64))
+        if not model.built:
+            model(tf.gather(xt, [0]), training=False)
+        chosen = list(params) if params is not None else None
+
+        def make_step() -> Callable[[Any, Any], Any]:
+            opt = keras.optimizers.Adam(learning_rate=lr)
+            # creating the slots now keeps tf.function to a single trace
+            opt.build(chosen if chosen is not None else model.trainable_variables)
+
+            def step(xb: Any, yb: Any) -> Any:
+                train_vars = chosen if chosen is not None else model.trainable_variables
+                with tf.GradientTape() as tape:
+                    logits = model(xb, training=True)
+                    loss = tf.reduce_mean(
+                        keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True)
+                    )
+                grads = tape.gradient(loss, train_vars)
+                pairs = [(g, v) for g, v in zip(grads, train_vars, strict=True) if g is not None]
+                if pairs:
+                    opt.apply_gradients(pairs)
+                return loss
+
+            return step
+
+        # A traced step is several times faster than eager on small models; a layer
+        # that cannot be traced still trains, eagerly.
+        step_fn = tf.function(make_step(), autograph=False)
+        losses = []
+        for i in range(steps):
+            idx = rng.choice(len(x), size=min(batch, len(x)), replace=False)
+            xb, yb = tf.gather(xt, idx), tf.gather(yt, idx)
+            if i == 0:
+                try:
+                    loss = step_fn(xb, yb)
+                except Exception:  # noqa: BLE001 - fall back to eager execution
+                    step_fn = make_step()
+                    loss = step_fn(xb, yb)
+            else:
+                loss = step_fn(xb, yb)
+            value = float(loss.numpy())
+            losses.append(value)
+            if on_step:
+                on_step(i + 1, value)
+        return losses
+
+    def recalibrate_bn(self, model: Any, x: np.ndarray) -> None:
+        """Set every BN's moving statistics to those of one large training batch.
+
+        Keras' momentum of 0.99 leaves the moving averages far from the data after
+        a short run; one pass with momentum 0 replaces them (a "precise BN" pass).
+        """
+        bns = [bn for _, bn in self.bn_layers(model)]
+        saved = [bn.momentum for bn in bns]
+        for bn in bns:
+            bn.momentum = 0.0
+        try:
+            model(self.tensor(x), training=True)
+        finally:
+            for bn, m in zip(bns, saved, strict=True):
+                bn.momentum = m
+
+    def predict(self, model: Any, x: np.ndarray, batch: int = 256) -> np.ndarray:
+        outs = []
+        for i in range(0, len(x), batch):
+            outs.append(np.asarray(model(self.tensor(x[i : i + batch]), training=False)))
+        return np.concatenate(outs)
+
+    def accuracy(self, model: Any, x: np.ndarray, y: np.ndarray) -> float:
+        return float((self.predict(model, x).argmax(axis=-1) == np.asarray(y)).mean())

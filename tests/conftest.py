@@ -1,0 +1,59 @@
+"""Shared fixtures: grade a source text in-process, or a mutated reference solution."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from grader import catalog, frameworks
+from grader.record import Record
+from grader.worker import grade
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def needs(framework: str):
+    """Skip marker for a framework that is not installed (CI installs both)."""
+    return pytest.mark.skipif(
+        framework not in ("numpy",) and not frameworks.is_installed(framework),
+        reason=f"{framework} is not installed: {frameworks.install_command(framework)}",
+    )
+
+
+def solution_source(exercise: str, framework: str) -> str:
+    return catalog.resolve(exercise).solution(framework).read_text(encoding="utf-8")
+
+
+def mutate(source: str, *edits: tuple[str, str]) -> str:
+    """Apply textual edits to a reference solution; each `old` must occur exactly once."""
+    for old, new in edits:
+        count = source.count(old)
+        assert count == 1, f"mutation target occurs {count} times: {old!r}"
+        source = source.replace(old, new)
+    return source
+
+
+@pytest.fixture
+def grade_source(tmp_path: Path) -> Callable[..., Record]:
+    """grade_source(exercise, framework, source, only=None) -> Record, in this process."""
+    counter = iter(range(10_000))
+
+    def _grade(exercise: str, framework: str, source: str, only: list[str] | None = None) -> Record:
+        path = tmp_path / f"learner_{next(counter)}_{framework}.py"
+        path.write_text(textwrap.dedent(source), encoding="utf-8")
+        return grade(exercise, framework, path, device="cpu", only=only)
+
+    return _grade
+
+
+def check_of(record: Record, name: str):
+    found = [c for c in record.checks if c.name == name]
+    assert found, f"no check named {name!r} in {[c.name for c in record.checks]}"
+    return found[0]
+
+
+def failed_checks(record: Record) -> list[str]:
+    return [c.name for c in record.checks if c.status in ("fail", "error")]

@@ -1,0 +1,192 @@
+"""01_residual_block: typical bugs are caught by the right check; correct variants pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import check_of, failed_checks, mutate, needs, solution_source
+
+EX = "01_residual_block"
+FAST = ["api", "shapes", "params", "structure", "function", "gradients", "identity"]
+
+TORCH_BUGS = {
+    "relu_before_add": (
+        [("out = self.bn2(self.conv2(out))", "out = F.relu(self.bn2(self.conv2(out)))")],
+        "function", "before the add",
+    ),
+    "no_skip": ([("return F.relu(out + x)", "return F.relu(out)")], "function", "no skip"),
+    "conv_bias": (
+        [("self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)",
+          "self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)")],
+        "params", "conv2` has a bias",
+    ),
+    "detached_identity": (
+        [("return F.relu(out + x)", "return F.relu(out + x.detach())")],
+        "gradients", "input",
+    ),
+    "bn_always_eval": (
+        [("out = F.relu(self.bn1(self.conv1(x)))",
+          "self.bn1.eval(); self.bn2.eval()\n        out = F.relu(self.bn1(self.conv1(x)))")],
+        "function", "BatchNorm ran in eval mode",
+    ),
+    "skip_from_wrong_tensor": (
+        [("out = F.relu(self.bn1(self.conv1(x)))",
+          "x1 = self.conv1(x)\n        out = F.relu(self.bn1(x1))"),
+         ("return F.relu(out + x)", "return F.relu(out + x1)")],
+        "function", "conv1's output",
+    ),
+    "missing_bn2": (
+        [("out = self.bn2(self.conv2(out))", "out = self.conv2(out)"),
+         ("self.bn2 = nn.BatchNorm2d(channels)", "self.bn2 = None")],
+        "params", "bn2` missing",
+    ),
+    "stride_two": (
+        [("self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)",
+          "self.conv1 = nn.Conv2d(channels, channels, 3, stride=2, padding=1, bias=False)")],
+        "shapes", "must match",
+    ),
+}
+
+TF_BUGS = {
+    "relu_before_add": (
+        [("out = self.bn2(self.conv2(out), training=training)",
+          "out = keras.ops.relu(self.bn2(self.conv2(out), training=training))")],
+        "function", "before the add",
+    ),
+    "no_skip": ([("return keras.ops.relu(out + x)", "return keras.ops.relu(out)")],
+                "function", "no skip"),
+    "conv_bias": (
+        [('self.conv2 = layers.Conv2D(channels, 3, padding="same", use_bias=False)',
+          'self.conv2 = layers.Conv2D(channels, 3, padding="same")')],
+        "params", "conv2` has a bias",
+    ),
+    "stop_gradient_identity": (
+        [("return keras.ops.relu(out + x)", "return keras.ops.relu(out + keras.ops.stop_gradient(x))")],
+        "gradients", "input",
+    ),
+    "bn_always_inference": (
+        [("out = self.bn2(self.conv2(out), training=training)",
+          "out = self.bn2(self.conv2(out), training=False)"),
+         ("out = keras.ops.relu(self.bn1(self.conv1(x), training=training))",
+          "out = keras.ops.relu(self.bn1(self.conv1(x), training=False))")],
+        "function", "BatchNorm ran in eval mode",
+    ),
+    "valid_padding": (
+        [('self.conv1 = layers.Conv2D(channels, 3, padding="same", use_bias=False)',
+          "self.conv1 = layers.Conv2D(channels, 3, use_bias=False)")],
+        "shapes", "",
+    ),
+}
+
+
+@needs("torch")
+@pytest.mark.parametrize("bug", TORCH_BUGS)
+def test_torch_bug_is_caught_by_the_right_check(grade_source, bug):
+    edits, check, phrase = TORCH_BUGS[bug]
+    record = grade_source(EX, "torch", mutate(solution_source(EX, "torch"), *edits), only=FAST)
+    assert record.status != "pass"
+    assert check_of(record, check).status in ("fail", "error"), failed_checks(record)
+    assert phrase in check_of(record, check).message
+
+
+@needs("tf")
+@pytest.mark.parametrize("bug", TF_BUGS)
+def test_tf_bug_is_caught_by_the_right_check(grade_source, bug):
+    edits, check, phrase = TF_BUGS[bug]
+    record = grade_source(EX, "tf", mutate(solution_source(EX, "tf"), *edits), only=FAST)
+    assert record.status != "pass"
+    assert check_of(record, check).status in ("fail", "error"), failed_checks(record)
+    assert phrase in check_of(record, check).message
+
+
+TORCH_VARIANTS = {
+    "sequential_branch_inplace_relu": """
+        import torch
+        from torch import nn
+
+        class BasicBlock(nn.Module):
+            def __init__(self, channels):
+                super().__init__()
+                self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False)
+                self.bn1 = nn.BatchNorm2d(channels)
+                self.relu = nn.ReLU(inplace=True)
+                self.conv2 = nn.Conv2d(channels, channels, kernel_size=(3, 3), padding=(1, 1), bias=False)
+                self.bn2 = nn.BatchNorm2d(channels)
+                self.branch = nn.Sequential(self.conv1, self.bn1, self.relu, self.conv2, self.bn2)
+                nn.init.zeros_(self.bn2.weight)  # zero-init of the last BN gamma
+
+            def forward(self, x):
+                identity = x
+                out = self.branch(x)
+                out += identity
+                return self.relu(out)
+    """,
+    "functional_style": """
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class BasicBlock(nn.Module):
+            def __init__(self, channels: int) -> None:
+                super().__init__()
+                for i in (1, 2):
+                    setattr(self, f"conv{i}", nn.Conv2d(channels, channels, 3, 1, 1, bias=False))
+                    setattr(self, f"bn{i}", nn.BatchNorm2d(channels))
+                for m in self.modules():
+                    if isinstance(m, nn.Conv2d):
+                        nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+            def forward(self, x):
+                y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+                return F.relu(x + y)
+    """,
+}
+
+TF_VARIANTS = {
+    "sequential_branch": """
+        import keras
+        from keras import layers
+
+        class BasicBlock(keras.layers.Layer):
+            def __init__(self, channels, **kwargs):
+                super().__init__(**kwargs)
+                self.conv1 = layers.Conv2D(channels, (3, 3), strides=1, padding="same", use_bias=False,
+                                           kernel_initializer="he_normal")
+                self.bn1 = layers.BatchNormalization(gamma_initializer="ones")
+                self.conv2 = layers.Conv2D(channels, 3, padding="same", use_bias=False)
+                self.bn2 = layers.BatchNormalization(gamma_initializer="zeros")
+                self.branch = keras.Sequential([self.conv1, self.bn1, layers.ReLU(), self.conv2, self.bn2])
+                self.add = layers.Add()
+                self.out_relu = layers.Activation("relu")
+
+            def call(self, inputs, training=None):
+                return self.out_relu(self.add([self.branch(inputs, training=training), inputs]))
+    """,
+}
+
+
+@needs("torch")
+@pytest.mark.parametrize("variant", TORCH_VARIANTS)
+def test_torch_correct_variant_passes(grade_source, variant):
+    record = grade_source(EX, "torch", TORCH_VARIANTS[variant])
+    assert record.status == "pass", [(c.name, c.message) for c in record.checks if c.status != "pass"]
+
+
+@needs("tf")
+@pytest.mark.parametrize("variant", TF_VARIANTS)
+def test_tf_correct_variant_passes(grade_source, variant):
+    record = grade_source(EX, "tf", TF_VARIANTS[variant])
+    assert record.status == "pass", [(c.name, c.message) for c in record.checks if c.status != "pass"]
+
+
+@needs("torch")
+def test_parameter_diff_names_each_wrong_layer(grade_source):
+    source = mutate(
+        solution_source(EX, "torch"),
+        ("self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)",
+         "self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)"),
+        ("self.bn1 = nn.BatchNorm2d(channels)", "self.bn1 = nn.Identity()"),
+    )
+    msg = check_of(grade_source(EX, "torch", source, only=["api", "params"]), "params").message
+    assert "conv2` has a bias" in msg
+    assert "bn1` should be" in msg
+    assert "18C² + 4C" in msg

@@ -1,0 +1,88 @@
+"""Invariants over every exercise: sound manifests, failing stubs, passing solutions.
+
+Parametrized over the catalogue, so a new exercise folder is covered without
+a change here. Stubs and solutions go through the real runner (a child process).
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from grader import catalog
+from grader.runner import run_check
+
+from .conftest import ROOT, needs
+
+EXERCISES = catalog.exercises()
+PAIRS = [
+    pytest.param(ex, fw, marks=needs(fw), id=f"{ex.id}-{fw}")
+    for ex in EXERCISES
+    for fw in ex.frameworks
+]
+
+
+def test_catalog_is_not_empty_and_ordered():
+    assert EXERCISES, "no exercises found"
+    orders = [ex.order for ex in EXERCISES]
+    assert len(set(orders)) == len(orders), "two exercises share an order number"
+    assert [ex.id for ex in EXERCISES] == sorted(ex.id for ex in EXERCISES)
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=[ex.id for ex in EXERCISES])
+def test_manifest_is_valid_and_complete(ex):
+    assert catalog.validate(ex) == []
+    assert len(ex.hints) == 3, "every exercise has three progressive hints"
+    assert all(len(h) > 40 for h in ex.hints), "a hint must say something"
+    assert ex.statement.is_file(), "the statement (README.md) is missing"
+    assert ex.checks_file.is_file(), "checks.py is missing"
+    assert ex.doc_path().is_file(), f"docs/{ex.doc} is missing"
+    assert ex.followups, "a pass should point to likely follow-up questions"
+    for fw in ex.frameworks:
+        assert ex.stub(fw).is_file(), f"stub for {fw} is missing"
+        assert ex.solution(fw).is_file(), f"solution for {fw} is missing"
+        ast.parse(ex.stub(fw).read_text(encoding="utf-8"))
+        assert ex.files[fw].split(".")[0] not in ("torch", "tf", "keras", "tensorflow", "numpy")
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=[ex.id for ex in EXERCISES])
+def test_statement_names_the_api(ex):
+    text = ex.statement.read_text(encoding="utf-8")
+    assert text.startswith("# "), "the statement starts with a title"
+    for fw in ex.frameworks:
+        stub = ex.stub(fw).read_text(encoding="utf-8")
+        public = [n.name for n in ast.parse(stub).body
+                  if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and not n.name.startswith("_")]
+        assert public, f"the {fw} stub defines nothing to implement"
+        for name in public:
+            assert name in text, f"the statement never names `{name}`"
+
+
+@pytest.mark.parametrize(("ex", "fw"), PAIRS)
+def test_untouched_stub_fails_with_messages(ex, fw):
+    record = run_check(ex, fw, ex.stub(fw), device="cpu")
+    assert record.status in ("fail", "error"), f"the untouched stub passed: {record}"
+    assert record.exit_code == 1
+    assert record.error_kind in ("", "import"), record.message
+    failing = [c for c in record.checks if c.status in ("fail", "error")]
+    assert failing or record.message
+    for c in failing:
+        assert len(c.message) > 20, f"check {c.name} fails without a readable message"
+        assert "Traceback" not in c.message
+
+
+@pytest.mark.parametrize(("ex", "fw"), PAIRS)
+def test_reference_solution_passes(ex, fw):
+    record = run_check(ex, fw, ex.solution(fw), device="cpu")
+    bad = [(c.name, c.message) for c in record.checks if c.status != "pass"]
+    assert record.status == "pass", f"{record.error_kind} {record.message} {bad} {record.output}"
+    assert record.exit_code == 0
+    other = {"torch": {"tensorflow", "keras"}, "tf": {"torch"}, "numpy": {"torch", "tensorflow"}}[fw]
+    assert not other & set(record.loaded), f"a {fw} check imported {record.loaded}"
+
+
+def test_solutions_and_exercises_folders_match():
+    ex_ids = {p.name for p in (ROOT / "exercises").iterdir() if p.is_dir()}
+    sol_ids = {p.name for p in (ROOT / "solutions").iterdir() if p.is_dir()}
+    assert ex_ids == sol_ids

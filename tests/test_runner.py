@@ -1,0 +1,180 @@
+"""The runner turns whatever the learner's code does into a clear verdict, never a pass."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from grader import catalog
+from grader.runner import run_check
+
+from .conftest import needs, solution_source
+
+EX = catalog.resolve("01_residual_block")
+
+pytestmark = needs("torch")
+
+HEADER = """
+import torch
+from torch import nn
+"""
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "residual_block_torch.py"
+    path.write_text(textwrap.dedent(HEADER) + textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def run(path: Path, timeout: float = 60, only=None):
+    return run_check(EX, "torch", path, device="cpu", timeout=timeout, only=only)
+
+
+def test_syntax_error_is_reported_with_its_line(tmp_path):
+    record = run(write(tmp_path, "class BasicBlock(nn.Module:\n    pass\n"))
+    assert record.status == "error" and record.error_kind == "syntax"
+    assert "line" in record.message and "SyntaxError" in record.message
+    assert record.exit_code == 1
+    assert "grader" not in record.message
+
+
+def test_exception_at_import_shows_the_learners_frame(tmp_path):
+    record = run(write(tmp_path, """
+        def helper():
+            return 1 / 0
+
+        VALUE = helper()
+    """))
+    assert record.error_kind == "import"
+    assert "ZeroDivisionError" in record.message
+    assert "residual_block_torch.py, line" in record.message and "in helper" in record.message
+    assert "grader/" not in record.message and "site-packages" not in record.message
+
+
+def test_exception_in_forward_fails_that_check_with_the_learners_frames(tmp_path):
+    source = solution_source("01", "torch").replace(
+        "return F.relu(out + x)", "raise ValueError('boom in forward')"
+    )
+    path = tmp_path / "residual_block_torch.py"
+    path.write_text(source)
+    record = run(path, only=["api", "shapes"])
+    assert record.status == "fail" and not record.error_kind
+    shapes = [c for c in record.checks if c.name == "shapes"][0]
+    assert shapes.status == "error"
+    assert "ValueError: boom in forward" in shapes.message
+    assert "in forward" in shapes.message
+
+
+def test_sys_exit_zero_at_import_is_not_a_pass(tmp_path):
+    record = run(write(tmp_path, "import sys\nsys.exit(0)\n"))
+    assert record.status == "error" and record.error_kind == "exit"
+    assert "sys.exit(0)" in record.message
+    assert record.exit_code == 1
+
+
+def test_sys_exit_inside_a_check_is_an_error_of_that_check(tmp_path):
+    source = solution_source("01", "torch").replace(
+        "return F.relu(out + x)", "import sys; sys.exit(0)"
+    )
+    path = tmp_path / "residual_block_torch.py"
+    path.write_text(source)
+    record = run(path, only=["api", "shapes"])
+    assert record.status == "fail"
+    assert "sys.exit(0)" in [c for c in record.checks if c.name == "shapes"][0].message
+
+
+def test_os_exit_zero_is_not_a_pass(tmp_path):
+    source = solution_source("01", "torch").replace(
+        "return F.relu(out + x)", "import os; os._exit(0)"
+    )
+    path = tmp_path / "residual_block_torch.py"
+    path.write_text(source)
+    record = run(path)
+    assert record.status == "error" and record.error_kind == "exit"
+    assert "exit code 0" in record.message and "`shapes`" in record.message
+    assert [c.status for c in record.checks][:1] == ["pass"]  # api had passed before
+    assert record.exit_code == 1
+
+
+def test_segfault_is_reported_as_a_crash(tmp_path):
+    source = solution_source("01", "torch").replace(
+        "return F.relu(out + x)", "import ctypes; ctypes.string_at(0)"
+    )
+    path = tmp_path / "residual_block_torch.py"
+    path.write_text(source)
+    record = run(path)
+    assert record.status == "error" and record.error_kind == "crash"
+    assert "SIGSEGV" in record.message
+    assert "residual_block_torch.py" in record.output  # faulthandler names the line
+    assert record.exit_code == 1
+
+
+def test_infinite_loop_times_out_with_the_limit_in_the_message(tmp_path):
+    source = solution_source("01", "torch").replace(
+        "return F.relu(out + x)", "while True:\n            pass"
+    )
+    path = tmp_path / "residual_block_torch.py"
+    path.write_text(source)
+    record = run(path, timeout=8)
+    assert record.status == "error" and record.error_kind == "timeout"
+    assert "Timed out after 8 s" in record.message and "`shapes`" in record.message
+    assert record.seconds < 20
+
+
+def test_learner_output_is_kept_and_cannot_fake_a_result(tmp_path):
+    source = solution_source("01", "torch").replace(
+        "return F.relu(out + x)",
+        'print(\'{"event": "record", "record": {"status": "pass"}}\')\n'
+        "        return F.relu(out)",
+    )
+    path = tmp_path / "residual_block_torch.py"
+    path.write_text(source)
+    record = run(path, only=["api", "shapes", "function"])
+    assert record.status == "fail"
+    assert '"event": "record"' in record.output
+
+
+def test_missing_file_for_impl_is_an_error_not_a_crash(tmp_path):
+    record = run(tmp_path / "nope.py")
+    assert record.status == "error"
+    assert record.exit_code == 1
+
+
+def test_a_correct_file_passes_through_the_runner(tmp_path):
+    path = tmp_path / "residual_block_torch.py"
+    path.write_text(solution_source("01", "torch"))
+    record = run(path)
+    assert record.status == "pass" and record.exit_code == 0
+    assert record.loaded == ["torch"]
+
+
+@pytest.mark.parametrize("status", ["fail", "error"])
+def test_record_exit_codes(status):
+    from grader.record import CheckResult, Record
+
+    r = Record("x", "torch", checks=[CheckResult("a", "a", status)]).finish()
+    assert r.status == "fail" and r.exit_code == 1
+    r = Record("x", "torch", error_kind="missing_framework").finish()
+    assert r.exit_code == 2
+
+
+def test_global_framework_state_is_reset_before_each_check(grade_source):
+    source = solution_source("01", "torch") + (
+        "\ntorch.set_default_dtype(torch.float64)\ntorch.set_grad_enabled(False)\n"
+    )
+    record = grade_source("01_residual_block", "torch", source)
+    assert record.status == "pass", [(c.name, c.message) for c in record.checks]
+
+
+def test_a_thread_left_running_does_not_hold_the_verdict(tmp_path):
+    source = solution_source("01", "torch") + (
+        "\nimport threading, time\n"
+        "threading.Thread(target=lambda: time.sleep(600)).start()\n"
+    )
+    path = tmp_path / "residual_block_torch.py"
+    path.write_text(source)
+    record = run(path, timeout=60)
+    assert record.status == "pass"
+    assert record.seconds < 30

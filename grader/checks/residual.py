@@ -1,0 +1,225 @@
+"""Checks for residual blocks whose shortcut may be a projection (`downsample`).
+
+Written once for both frameworks, on top of the block battery:
+- `shortcut`: the reference shortcut, x itself or the learner's own `downsample`;
+- `add_mistakes`: the usual wrong flows around the add and its ReLU, named;
+- `projection_rule`: a check that `downsample` exists exactly when the branch
+  changes x's shape, is a 1x1 conv then BN, and that an identity shortcut adds
+  no parameters under any name (`insert_rule` places it after the api check);
+- `expansion_check`: `expansion = 4` on the class of a bottleneck, and used by conv3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import Check, Context, fail
+from . import spec as S
+from .blocks import BlockSpec, Case, Flow, build, call_text
+
+# Likely mistakes behind a structure diff of the shortcut, for `BlockSpec.likely`.
+SHORTCUT_LIKELY: dict[tuple[str, str], str] = {
+    ("downsample", "present"): (
+        "with stride 1 and as many channels out as in, the shortcut is x itself; create the "
+        "projection only when the branch changes x's shape"
+    ),
+    ("downsample", "missing"): (
+        "a projection is needed whenever stride != 1 or the channels change, also at stride 1"
+    ),
+    ("downsample", "length"): (
+        "`downsample` holds exactly two layers, the 1x1 conv then its BatchNorm: without the BN "
+        "the shortcut is unnormalised, and a ReLU does not belong on the shortcut"
+    ),
+    ("downsample.0", "kernel"): (
+        "the projection is a 1x1 conv: it only maps channels, a 3x3 would mix neighbours and "
+        "cost 9x the weights"
+    ),
+    ("downsample.0", "stride"): (
+        "the projection conv carries the block's stride, or x keeps its size while the branch "
+        "shrinks"
+    ),
+    ("downsample.0", "kind"): "index 0 of `downsample` is the 1x1 conv",
+    ("downsample.1", "kind"): "index 1 of `downsample` is the BatchNorm, after the conv",
+}
+
+
+def shortcut(A: Any, b: Any, x: Any, training: bool) -> Any:
+    """The block's shortcut: x itself, or the learner's `downsample` applied to x."""
+    ds = getattr(b, "downsample", None)
+    return x if ds is None else A.call(ds, x, training)
+
+
+def _conv_only(A: Any, b: Any, x: Any, training: bool) -> Any:
+    return A.call(A.get(b, "downsample.0"), x, training)  # raises when there is no projection
+
+
+def _shortcut_other_mode(A: Any, b: Any, x: Any, training: bool) -> Any:
+    ds = b.downsample
+    if ds is None:
+        raise ValueError("no projection")
+    A.set_mode(ds, not training)
+    try:
+        return A.call(ds, x, not training)
+    finally:
+        A.set_mode(ds, training)
+
+
+def add_mistakes(branch: Flow, last_bn: str) -> dict[str, Flow]:
+    """Named wrong flows around `relu(branch(x) + shortcut(x))`.
+
+    `branch` is the residual branch up to and including `last_bn`.
+    """
+    sc = shortcut
+    return {
+        f"a ReLU after {last_bn}, before the add (the only ReLU after {last_bn} comes after "
+        "the add)":
+            lambda A, b, x, t: A.relu(A.relu(branch(A, b, x, t)) + sc(A, b, x, t)),
+        f"a ReLU after {last_bn} on the branch and none after the add":
+            lambda A, b, x, t: A.relu(branch(A, b, x, t)) + sc(A, b, x, t),
+        "the final ReLU after the add is missing":
+            lambda A, b, x, t: branch(A, b, x, t) + sc(A, b, x, t),
+        "a ReLU on the shortcut before the add (or an in-place ReLU that changed x): the "
+        "shortcut reaches the add untouched":
+            lambda A, b, x, t: A.relu(branch(A, b, x, t) + A.relu(sc(A, b, x, t))),
+        "no skip connection: the shortcut is never added":
+            lambda A, b, x, t: A.relu(branch(A, b, x, t)),
+        "the shortcut skips its BatchNorm (`downsample[1]` is never applied)":
+            lambda A, b, x, t: A.relu(branch(A, b, x, t) + _conv_only(A, b, x, t)),
+        "the shortcut's BatchNorm ran in a different mode from the block's (Keras: call "
+        "downsample(x, training=training))":
+            lambda A, b, x, t: A.relu(branch(A, b, x, t) + _shortcut_other_mode(A, b, x, t)),
+    }
+
+
+def projection_rule(
+    spec: BlockSpec,
+    cases: list[Case],
+    why: Callable[[Case], str],
+    rule: str,
+    name: str = "shortcut",
+) -> Check:
+    """`downsample` is present exactly where `spec.layers` expects it, and well formed.
+
+    `why(case)` says in words what the case does to x's shape ("the channels change
+    (64 -> 128) at stride 1"); `rule` states the rule in one sentence. Presence is read
+    before any forward pass, so a block whose add fails still gets the rule named.
+    """
+
+    def run(ctx: Context) -> str:
+        A = ctx.A
+        for case in cases:
+            block = build(ctx, spec, case, prepare=False)
+            expected = spec.layers(*case.args, **case.kwargs)
+            want = expected.get("downsample")
+            ds = getattr(block, "downsample", None)
+            call = call_text(spec, case)
+            if want is None:
+                if ds is not None:
+                    fail(
+                        f"In `{call}`, `downsample` is {type(ds).__name__} where it should be "
+                        f"None: {why(case)}, so the shortcut is x itself and adds no parameters. "
+                        f"{rule}"
+                    )
+                try:
+                    block = A.prepare(block, case.in_shape)
+                except Exception:  # noqa: BLE001 - the shapes check reports a forward that raises
+                    continue
+                extra = S.unexpected_params(A, block, expected)
+                if extra:
+                    found = ", ".join(f"`{p}` ({n:,} parameters)" for p, n in extra)
+                    fail(
+                        f"`{call}` should have no shortcut parameters ({why(case)}), but it "
+                        f"has {found}. {rule}"
+                    )
+                continue
+            if ds is None:
+                fail(
+                    f"`{call}` has no projection (`downsample` is None), but {why(case)}, so x "
+                    f"cannot be added to the branch's output. {rule}"
+                )
+            if not A.is_model(ds):
+                fail(f"In `{call}`, `downsample` should be {want.describe()}; found "
+                     f"{type(ds).__name__}.")
+            try:
+                A.prepare(block, case.in_shape)
+            except Exception:  # noqa: BLE001 - the shapes check reports a forward that raises
+                A.prepare(ds, case.in_shape)  # builds Keras weights without the block's forward
+            else:
+                _require_used(A, block, want, call)
+            diffs = S.compare(A, block, {"downsample": want})
+            if diffs:
+                lines = []
+                for path, fld, msg in diffs:
+                    reason = spec.likely.get((path, fld))
+                    lines.append(msg + (f": {reason}" if reason else ""))
+                fail(f"In `{call}`:\n" + "\n".join(f"  - {m}" for m in lines))
+        return (
+            f"`downsample` is None exactly where the shortcut can be x itself, else a 1x1 conv "
+            f"with the block's stride then BN ({len(cases)} cases)."
+        )
+
+    return Check(name, "Shortcut: identity or projection, by the rule", run, needs=("api",))
+
+
+def _require_used(A: Any, block: Any, want: Any, call: str) -> None:
+    """After a forward pass every shortcut layer has its weights; Keras builds only those called."""
+    for path in S.leaves({"downsample": want}):
+        layer = A.get(block, path)
+        if layer is not None and A.info(layer).in_channels is None:
+            fail(
+                f"In `{call}`, `{path}` still has no weights after a forward pass: your call() "
+                "never applies it. The shortcut is downsample(x, training=training), the conv "
+                "then the BatchNorm."
+            )
+
+
+def insert_rule(battery: list[Check], rule: Check) -> list[Check]:
+    """Put the rule right after the api check; the checks that run the reference
+    flow through `downsample` wait for it."""
+    battery.insert(1, rule)
+    for check in battery:
+        if check.name in ("function", "identity"):
+            check.needs = (*check.needs, rule.name)
+    return battery
+
+
+def expansion_check(spec: BlockSpec, value: int, case: Case, width: int, path: str = "conv3",
+                    name: str = "expansion") -> Check:
+    """`<cls>.expansion == value` on the class itself (a builder reads it before any block
+    exists), and the block uses it: the layer at `path` outputs value * width channels.
+
+    Read before any forward pass, so a block whose add fails still gets its mistake named.
+    """
+    cls_name = spec.cls
+    why = (f"The block outputs expansion·width channels, and a ResNet builder reads "
+           f"`{cls_name}.expansion` before any block exists, to size the next stage.")
+
+    def run(ctx: Context) -> str:
+        cls = ctx.get(cls_name)
+        if not hasattr(cls, "expansion"):
+            try:
+                on_instance = hasattr(cls(*case.args, **case.kwargs), "expansion")
+            except Exception:  # noqa: BLE001 - the api check reports a constructor that raises
+                on_instance = False
+            where = (" It is set on each instance (in __init__); define it in the class body."
+                     if on_instance else "")
+            fail(f"`{cls_name}.expansion` is not defined: expected a class attribute "
+                 f"`expansion = {value}`.{where} {why}")
+        found = cls.expansion
+        if type(found) is not int or found != value:
+            fail(f"`{cls_name}.expansion` is {found!r}, expected {value}. {why}")
+        block = build(ctx, spec, case, prepare=False)
+        out = ctx.A.info(ctx.A.get(block, path)).out_channels
+        if out is not None and out != value * width:
+            fail(f"`{path}` of `{call_text(spec, case)}` outputs {out} channels, expected "
+                 f"expansion·width = {value}·{width} = {value * width}: the last 1x1 conv "
+                 "expands the width back, and its BatchNorm and the projection follow.")
+        return (f"`{cls_name}.expansion == {value}` on the class; `{path}` outputs "
+                f"expansion·width channels.")
+
+    return Check(name, f"Class attribute: {cls_name}.expansion", run)
+
+
+__all__ = ["SHORTCUT_LIKELY", "add_mistakes", "expansion_check", "insert_rule", "projection_rule",
+           "shortcut"]

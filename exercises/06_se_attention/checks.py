@@ -1,0 +1,163 @@
+"""Checks for 06_se_attention: SEBlock(channels, reduction=16) and SEBasicBlock."""
+
+from grader.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
+from grader.checks.probes import SE_WRONG_FLOWS, GateCases, se_checks, se_gate, se_scale
+from grader.checks.residual import SHORTCUT_LIKELY, add_mistakes, insert_rule, projection_rule, shortcut
+from grader.checks.spec import BN, Conv, Dense, Seq
+
+
+def hidden(channels: int, reduction: int = 16) -> int:
+    return max(1, channels // reduction)
+
+
+def se_layers(channels: int, reduction: int = 16) -> dict:
+    h = hidden(channels, reduction)
+    return {"fc1": Dense(channels, h, conv_ok=True), "fc2": Dense(h, channels, conv_ok=True)}
+
+
+SE = BlockSpec(
+    cls="SEBlock",
+    signature="SEBlock(channels, reduction=16)",
+    attrs=("fc1", "fc2"),
+    layers=se_layers,
+    flow=lambda A, se, x, t: se_scale(A, se, x),
+    shape_cases=[
+        Case((16,), (2, 16, 8, 8)),
+        Case((32,), (1, 32, 7, 7), kwargs={"reduction": 4}),
+        Case((8,), (3, 8, 5, 9), kwargs={"reduction": 16}),
+        Case((64,), (2, 64, 1, 1)),
+    ],
+    function_cases=[
+        Case((32,), (4, 32, 6, 5), kwargs={"reduction": 4}),
+        Case((8,), (3, 8, 5, 5)),
+    ],
+    count_formula="2·C·h + h + C with h = max(1, C // reduction): fc1 and fc2 with their biases",
+    likely={
+        ("fc1", "bias"): "the excitation's fc1 and fc2 keep their biases (no BatchNorm follows them)",
+        ("fc2", "bias"): "the excitation's fc1 and fc2 keep their biases (no BatchNorm follows them)",
+    },
+    wrong_flows=SE_WRONG_FLOWS,
+)
+
+GATES = GateCases(
+    hidden=[((16,), {}, 1), ((8,), {"reduction": 16}, 1), ((64,), {"reduction": 16}, 4),
+            ((48,), {"reduction": 8}, 6), ((32,), {"reduction": 4}, 8)],
+    gate=Case((32,), (4, 32, 5, 6), kwargs={"reduction": 4}),
+    squeeze=Case((32,), (4, 32, 6, 6), kwargs={"reduction": 4}),
+)
+
+
+def block_layers(in_channels: int, out_channels: int, stride: int = 1, reduction: int = 16) -> dict:
+    projection = stride != 1 or in_channels != out_channels
+    se = {f"se.{k}": v for k, v in se_layers(out_channels, reduction).items()}
+    return {
+        "conv1": Conv(in_channels, out_channels, 3, stride=stride),
+        "bn1": BN(out_channels),
+        "conv2": Conv(out_channels, out_channels, 3),
+        "bn2": BN(out_channels),
+        **se,
+        "downsample": Seq((Conv(in_channels, out_channels, 1, stride=stride), BN(out_channels)))
+        if projection else None,
+    }
+
+
+def _first(A, b, x, t):
+    return A.relu(A.call(b.bn1, A.call(b.conv1, x, t), t))
+
+
+def _branch(A, b, x, t):
+    return A.call(b.bn2, A.call(b.conv2, _first(A, b, x, t), t), t)
+
+
+def _se(A, b, y):
+    return se_scale(A, b.se, y)
+
+
+def _se_branch(A, b, x, t):
+    return _se(A, b, _branch(A, b, x, t))
+
+
+def flow(A, b, x, t):
+    return A.relu(_se_branch(A, b, x, t) + shortcut(A, b, x, t))
+
+
+WRONG = {
+    "the SE scales the sum after the add; it belongs on the residual branch, after bn2 and "
+    "before the add":
+        lambda A, b, x, t: A.relu(_se(A, b, _branch(A, b, x, t) + shortcut(A, b, x, t))),
+    "the SE scales the block's output after the final ReLU; it belongs on the residual branch, "
+    "after bn2 and before the add":
+        lambda A, b, x, t: _se(A, b, A.relu(_branch(A, b, x, t) + shortcut(A, b, x, t))),
+    "the SE scales the shortcut instead of the residual branch":
+        lambda A, b, x, t: A.relu(_branch(A, b, x, t) + _se(A, b, shortcut(A, b, x, t))),
+    "the SE sits between conv2 and bn2; it goes after bn2":
+        lambda A, b, x, t: A.relu(
+            A.call(b.bn2, _se(A, b, A.call(b.conv2, _first(A, b, x, t), t)), t) + shortcut(A, b, x, t)
+        ),
+    "the gate is computed from the block's input x; the SE takes bn2's output and scales it":
+        lambda A, b, x, t: A.relu(_branch(A, b, x, t) * se_gate(A, b.se, x) + shortcut(A, b, x, t)),
+    "the SE is never applied: the branch skips `se`":
+        lambda A, b, x, t: A.relu(_branch(A, b, x, t) + shortcut(A, b, x, t)),
+    **add_mistakes(_se_branch, "the SE"),
+}
+
+
+def why(case: Case) -> str:
+    cin, cout = case.args[:2]
+    stride = case.args[2] if len(case.args) > 2 else case.kwargs.get("stride", 1)
+    if stride != 1:
+        return f"stride {stride} shrinks H and W"
+    if cin != cout:
+        return f"the channels change ({cin} -> {cout}) at stride 1"
+    return f"stride 1 with {cin} channels in and out leaves x the branch's shape"
+
+
+RULE = ("The rule (exercise 02): `downsample` = 1x1 conv (the block's stride, no bias) then BN "
+        "exactly when stride != 1 or in_channels != out_channels; otherwise None.")
+
+RULE_CASES = [
+    Case((16, 16), (1, 16, 4, 4)),
+    Case((8, 16), (1, 8, 4, 4)),
+    Case((16, 16, 2), (1, 16, 5, 5)),
+    Case((16, 32), (1, 16, 5, 5), kwargs={"stride": 2}),
+]
+
+
+SPEC = BlockSpec(
+    cls="SEBasicBlock",
+    signature="SEBasicBlock(in_channels, out_channels, stride=1, reduction=16)",
+    attrs=("conv1", "bn1", "conv2", "bn2", "se", "downsample"),
+    layers=block_layers,
+    flow=flow,
+    shape_cases=[
+        Case((16, 16), (2, 16, 8, 8), (2, 16, 8, 8)),
+        Case((16, 32, 2), (1, 16, 7, 7), (1, 32, 4, 4)),
+        Case((8, 16), (3, 8, 5, 9), (3, 16, 5, 9)),
+        Case((4, 4), (2, 4, 1, 1), (2, 4, 1, 1)),
+    ],
+    function_cases=[
+        Case((32, 32), (2, 32, 5, 6), (2, 32, 5, 6), kwargs={"reduction": 8}),
+        Case((16, 32, 2), (4, 16, 7, 7), (4, 32, 4, 4), kwargs={"reduction": 4}),
+    ],
+    count_formula="9·in·out + 9·out² + 4·out for the convs and BNs, 2·out·h + h + out for the SE "
+    "(h = max(1, out // reduction)), plus in·out + 2·out for a projection",
+    likely={
+        **SHORTCUT_LIKELY,
+        ("conv1", "stride"): "the stride belongs on conv1, the first 3x3 conv",
+        ("conv2", "stride"): "conv2 has stride 1; the stride belongs on conv1",
+        ("se.fc1", "channels"): "`se` is an SEBlock over out_channels, hidden max(1, out // reduction)",
+        ("se.fc2", "channels"): "`se` is an SEBlock over out_channels, hidden max(1, out // reduction)",
+        ("se.fc1", "bias"): "the excitation's fc1 and fc2 keep their biases",
+        ("se.fc2", "bias"): "the excitation's fc1 and fc2 keep their biases",
+    },
+    wrong_flows=WRONG,
+    zero_branch=("bn2", Case((16, 16), (4, 16, 5, 5), (4, 16, 5, 5), kwargs={"reduction": 4})),
+    training=TrainSpec(
+        blocks=lambda cls: [cls(8, 16, 2, reduction=4), cls(16, 16, reduction=4)], features=16
+    ),
+)
+
+
+def checks(framework: str):
+    block = insert_rule(block_checks(SPEC), projection_rule(SPEC, RULE_CASES, why, RULE))
+    return [*se_checks(SE, GATES), *block]

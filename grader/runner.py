@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -35,13 +36,34 @@ def _signal_name(code: int) -> str:
         return f"signal {code}"
 
 
+# What TensorFlow's native code prints at start-up whatever TF_CPP_MIN_LOG_LEVEL says:
+# absl's pre-init notice, glog-style info lines (oneDNN, CPU features) and the
+# continuation of the CPU-feature notice. None of it is the learner's output.
+_FRAMEWORK_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] .*"
+    r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.)$"
+)
+
+
+def strip_framework_noise(text: str) -> str:
+    """Drop the frameworks' own start-up lines, keep everything else in order."""
+    kept = [line for line in text.splitlines(keepends=True)
+            if not _FRAMEWORK_NOISE.match(line.rstrip("\r\n"))]
+    return "".join(kept)
+
+
 def _tail(path: Path) -> str:
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - 64 * OUTPUT_TAIL))  # a learner may print gigabytes
+            data = f.read()
     except OSError:
         return ""
-    text = data[-OUTPUT_TAIL:].decode("utf-8", "replace")
-    return ("…" if len(data) > OUTPUT_TAIL else "") + text
+    text = strip_framework_noise(data.decode("utf-8", "replace"))
+    cut = len(text) > OUTPUT_TAIL or size > len(data)
+    return ("…" + text[-OUTPUT_TAIL:]) if cut else text
 
 
 def _kill(proc: subprocess.Popen) -> None:

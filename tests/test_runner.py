@@ -178,3 +178,20 @@ def test_a_thread_left_running_does_not_hold_the_verdict(tmp_path):
     record = run(path, timeout=60)
     assert record.status == "pass"
     assert record.seconds < 30
+
+
+def test_framework_start_up_lines_are_not_shown_as_the_learners_output():
+    from grader.runner import strip_framework_noise
+
+    printed = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1795432892.333353    1778 port.cc:153] oneDNN custom operations are on.\n"
+        "W0000 00:00:1795432892.431335    1778 cpu_feature_guard.cc:227] This binary is optimized\n"
+        "To enable the following instructions: AVX2 FMA, in other operations, rebuild "
+        "TensorFlow with the appropriate compiler flags.\n"
+        "shape after conv1: (2, 8, 4, 4)\n"
+        "I think this line is mine\n"
+    )
+    assert strip_framework_noise(printed) == (
+        "shape after conv1: (2, 8, 4, 4)\nI think this line is mine\n"
+    )

@@ -59,6 +59,9 @@ class Adapter:
                 f"(torch {torch.__version__})."
             )
         self.device = torch.device(device)
+        # The grader's models are small: a second CPU thread gains little, and on a busy
+        # 2-core machine the threads' spinning costs several times the work itself.
+        torch.set_num_threads(1)
 
     @property
     def device_name(self) -> str:

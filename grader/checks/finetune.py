@@ -12,8 +12,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,21 +83,6 @@ def _load_module(path: Path) -> Any:
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run PyTorch on one thread for a while. The grader's models are tiny: a second
-    thread gains little, and on a busy 2-core machine the threads' spinning costs
-    several times the work itself."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 # -- framework drivers ---------------------------------------------------------
@@ -231,15 +215,14 @@ class _Torch:
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         model.train()
         losses = []
-        with one_torch_thread():
-            for step in range(steps):
-                idx = torch.from_numpy(rng.choice(len(x), self.spec.batch, replace=False))
-                opt.zero_grad()
-                loss = F.cross_entropy(model(xt[idx]), yt[idx])
-                loss.backward()
-                opt.step()
-                losses.append(float(loss.detach()))
-                ctx.progress(step=step + 1, total=steps, loss=losses[-1])
+        for step in range(steps):
+            idx = torch.from_numpy(rng.choice(len(x), self.spec.batch, replace=False))
+            opt.zero_grad()
+            loss = F.cross_entropy(model(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            ctx.progress(step=step + 1, total=steps, loss=losses[-1])
         return losses
 
 

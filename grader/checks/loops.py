@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,6 @@ import numpy as np
 
 from .. import data as D
 from . import Check, CheckFailed, Context, fail, fmt_shape
-from .finetune import one_torch_thread
 from .training import _curve
 
 COUNTS = ("train", "train_border", "eval", "eval_border")
@@ -447,8 +445,7 @@ def _fit_once(ctx: Context, spec: LoopSpec, name: str) -> FitRun:
         fail(f"fit cannot be called as the statement says ({exc}): fit(model, train_data, "
              "val_data, *, epochs, patience, lr, batch_size, padding, seed).")
     start = time.perf_counter()
-    with one_torch_thread() if ctx.framework == "torch" else nullcontext():
-        history = fit(*args, **kwargs)
+    history = fit(*args, **kwargs)
     seconds = time.perf_counter() - start
     if ctx.framework == "tf":
         drv.read(counts)

@@ -934,26 +934,6 @@ def _api(spec: NetSpec) -> Callable[[Context], str]:
     return run
 
 
-def _one_torch_thread(run: Callable[[Context], str]) -> Callable[[Context], str]:
-    """Run a torch check on one thread. The models here are small: a second thread
-    gains little on an idle machine, and on a busy one its spinning costs ten times
-    the work itself."""
-
-    def wrapped(ctx: Context) -> str:
-        if ctx.A.name != "torch":
-            return run(ctx)
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return run(ctx)
-        finally:
-            torch.set_num_threads(threads)
-
-    return wrapped
-
-
 def net_checks(spec: NetSpec, framework: str) -> list[Check]:
     checks = [
         Check("api", "API: builders and layer names", _api(spec), gate=True),
@@ -974,8 +954,6 @@ def net_checks(spec: NetSpec, framework: str) -> list[Check]:
     if spec.training:
         checks.append(Check("training", "Training: the network learns", _training(spec),
                             needs=("function",)))
-    for check in checks:
-        check.run = _one_torch_thread(check.run)
     return checks
 
 

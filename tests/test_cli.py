@@ -88,6 +88,20 @@ def test_check_json_prints_only_the_record(kata):
     assert all({"name", "status", "message", "seconds"} <= set(c) for c in record["checks"])
 
 
+@needs("torch")
+def test_device_cuda_without_a_gpu_is_a_clear_usage_error(kata):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the cuda path is graded like the cpu one")
+    sol = str(EX.solution("torch"))
+    code, out, _ = kata("check", "01", "--framework", "torch", "--impl", sol,
+                        "--device", "cuda", "--json")
+    record = json.loads(out)
+    assert code == 2 and record["status"] == "error" and record["error_kind"] == "device"
+    assert "--device cuda" in record["message"] and "CUDA" in record["message"]
+
+
 def test_check_without_a_current_exercise_says_how_to_start(kata):
     code, _, err = kata("check")
     assert code == 2 and "resnet-kata start" in err

@@ -44,6 +44,9 @@ def learner_frames(exc: BaseException, impl: Path) -> str:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# TensorFlow op errors: "{{function_node __wrapped__AddV2_device_/job:...}} <message> [Op:AddV2] name: "
+_TF_OP_PREFIX = re.compile(r"^\{\{function_node [^}]*\}\}\s*")
+_TF_OP_SUFFIX = re.compile(r"\s*\[Op:(\w+)\](?: name:.*)?$")
 
 
 def exception_text(exc: BaseException) -> str:
@@ -54,7 +57,8 @@ def exception_text(exc: BaseException) -> str:
         parts = [p.strip() for p in text.split("\n\n")]
         inner = [p for p in parts[1:] if not p.startswith("Arguments received")]
         text = inner[0] if inner else parts[0]
-    return text
+    text = _TF_OP_PREFIX.sub("", text)
+    return _TF_OP_SUFFIX.sub(lambda m: f" (in the TensorFlow op {m.group(1)})", text)
 
 
 def describe_exception(exc: BaseException, impl: Path) -> str:
@@ -122,6 +126,11 @@ def _run_one(check: Check, ctx: Context, impl: Path) -> CheckResult:
             )
         elif frames:
             message = f"Your code raised {describe_exception(exc, impl)}"
+            if getattr(exc, "kata_while_building", False):
+                message = (
+                    "Keras creates a layer's weights on its first call, so this check calls "
+                    "your layer once on zeros, and that call failed. " + message
+                )
         else:
             last = traceback.extract_tb(exc.__traceback__)[-1:]
             at = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""

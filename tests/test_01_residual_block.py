@@ -76,6 +76,11 @@ TF_BUGS = {
           "self.conv1 = layers.Conv2D(channels, 3, use_bias=False)")],
         "shapes", "",
     ),
+    "conv2_doubles_the_channels": (
+        [('self.conv2 = layers.Conv2D(channels, 3, padding="same", use_bias=False)',
+          'self.conv2 = layers.Conv2D(2 * channels, 3, padding="same", use_bias=False)')],
+        "params", "Keras creates a layer's weights on its first call",
+    ),
 }
 
 

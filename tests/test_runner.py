@@ -195,3 +195,13 @@ def test_framework_start_up_lines_are_not_shown_as_the_learners_output():
     assert strip_framework_noise(printed) == (
         "shape after conv1: (2, 8, 4, 4)\nI think this line is mine\n"
     )
+
+
+def test_tensorflow_op_errors_lose_their_internal_prefix():
+    from grader.worker import exception_text
+
+    raw = ("{{function_node __wrapped__AddV2_device_/job:localhost/replica:0/task:0/device:CPU:0}} "
+           "Incompatible shapes: [2,8,8,32] vs. [2,8,8,16] [Op:AddV2] name: ")
+    assert exception_text(ValueError(raw)) == (
+        "Incompatible shapes: [2,8,8,32] vs. [2,8,8,16] (in the TensorFlow op AddV2)")
+    assert exception_text(ValueError("shapes (2, 3) and (4,) differ")) == "shapes (2, 3) and (4,) differ"

@@ -81,7 +81,11 @@ class Adapter:
     def prepare(self, model: Any, in_shape: tuple[int, ...] | None = None) -> Any:
         """Create the weights by one inference call on zeros (canonical `in_shape`)."""
         if in_shape is not None:
-            model(self.tensor(np.zeros(in_shape, np.float32)), training=False)
+            try:
+                model(self.tensor(np.zeros(in_shape, np.float32)), training=False)
+            except Exception as exc:
+                exc.kata_while_building = True  # the worker says why a weights check needs a call
+                raise
         return model
 
     def get(self, obj: Any, path: str) -> Any:

@@ -94,12 +94,20 @@ def _current(space: ws.Workspace, name: str | None) -> Exercise:
 # -- verbs ---------------------------------------------------------------------
 
 
+def _columns(items: tuple[Exercise, ...]) -> tuple[str, ...]:
+    """The frameworks to show a column for: torch and tf, and numpy once an exercise offers it."""
+    return tuple(fw for fw in ("torch", "tf", "numpy")
+                 if fw != "numpy" or any(fw in ex.frameworks for ex in items))
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     space = _workspace(args)
+    items = catalog.exercises()
+    columns = _columns(items)
     rows = []
-    for ex in catalog.exercises():
+    for ex in items:
         status = {}
-        for fw in ("torch", "tf"):
+        for fw in columns:
             if fw not in ex.frameworks:
                 status[fw] = "n/a"
             elif space.passed(ex.id, fw):
@@ -116,12 +124,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         ], indent=2))
         return OK
     table = Table(title="resnet-kata exercises")
-    for col in ("id", "title", "difficulty", "torch", "tf"):
+    for col in ("id", "title", "difficulty", *columns):
         table.add_column(col)
     colours = {"passed": "green", "started": "yellow", "-": "dim", "n/a": "dim"}
     for ex, st in rows:
         table.add_row(ex.id, ex.title, ex.difficulty,
-                      *(f"[{colours[st[f]]}]{st[f]}[/]" for f in ("torch", "tf")))
+                      *(f"[{colours[st[f]]}]{st[f]}[/]" for f in columns))
     _console(args).print(table)
     return OK
 
@@ -270,7 +278,7 @@ def cmd_progress(args: argparse.Namespace) -> int:
     space = _workspace(args)
     items = catalog.exercises()
     per_fw = {}
-    for fw in ("torch", "tf"):
+    for fw in _columns(items):
         offered = [ex for ex in items if fw in ex.frameworks]
         per_fw[fw] = (sum(space.passed(ex.id, fw) for ex in offered), len(offered))
     if args.json:

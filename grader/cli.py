@@ -124,8 +124,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         ], indent=2))
         return OK
     table = Table(title="resnet-kata exercises")
-    for col in ("id", "title", "difficulty", *columns):
-        table.add_column(col)
+    table.add_column("id", no_wrap=True, min_width=max(len(ex.id) for ex, _ in rows))  # ids are typed
+    table.add_column("title", ratio=1)
+    for col in ("difficulty", *columns):
+        table.add_column(col, no_wrap=True)
     colours = {"passed": "green", "started": "yellow", "-": "dim", "n/a": "dim"}
     for ex, st in rows:
         table.add_row(ex.id, ex.title, ex.difficulty,
@@ -311,8 +313,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
     con = _console(args)
     if not args.name:
         table = Table(title="resnet-kata docs (resnet-kata docs NAME)")
-        table.add_column("name")
-        table.add_column("title")
+        table.add_column("name", no_wrap=True, min_width=max(map(len, pages)))
+        table.add_column("title", ratio=1)
         for stem, path in pages.items():
             table.add_row(stem, _title(path))
         con.print(table)

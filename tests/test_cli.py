@@ -171,6 +171,15 @@ def test_progress_and_list_render(kata):
     assert code == 0 and "01_residual_block" in out and "started" in out
 
 
+def test_list_and_docs_show_whole_names_on_an_80_column_terminal(kata, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    _, out, _ = kata("list")
+    for ex in catalog.exercises():
+        assert ex.id in out, f"{ex.id} is cut in the list table"
+    _, out, _ = kata("docs")
+    assert "02_projection_shortcut" in out and "07_depthwise_separable" in out
+
+
 def test_docs_lists_pages_and_renders_an_exercise_page(kata):
     code, out, _ = kata("docs")
     assert code == 0 and "01_residual_block" in out

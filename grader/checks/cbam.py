@@ -1,0 +1,462 @@
+"""Checks for CBAM (Woo et al. 2018): channel attention, then spatial attention.
+
+Built on the block battery and the SE helpers:
+- `ca_scale` / `sa_scale` / `cbam_scale`: the modules' data flows recomputed from the
+  learner's own `fc1`/`fc2` and `conv`, for the battery's function and gradient checks;
+- named wrong flows for each module (SE's average-only squeeze, a sigmoid per branch,
+  the spatial map in the other order, spatial attention first, ...);
+- probes from outside: the channel gate (one value per channel, in [0, 1], fed by BOTH
+  the average and the maximum through ONE MLP) and the spatial gate (one value per
+  position shared by every channel, in [0, 1], fed by the mean and max ACROSS channels).
+
+Written once against the adapter (`ctx.A`); only numpy crosses it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from . import Check, CheckFailed, Context, close, fail
+from . import spec as S
+from .blocks import BlockSpec, Case, Flow, block_checks, build, call_text
+from .probes import GateCases, _hidden, _prefixed, _ratio, se_logits
+
+# -- the data flows, from the learner's own layers -----------------------------
+
+
+def ca_logits(A: Any, ca: Any, x: Any, hidden: Callable[[Any], Any] | None = None) -> Any:
+    """MLP(avgpool(x)) + MLP(maxpool(x)) with the learner's fc1/fc2, broadcast shape."""
+    return (se_logits(A, ca, x, hidden=hidden)
+            + se_logits(A, ca, x, squeeze=A.spatial_max, hidden=hidden))
+
+
+def ca_gate(A: Any, ca: Any, x: Any) -> Any:
+    return A.sigmoid(ca_logits(A, ca, x))
+
+
+def ca_scale(A: Any, ca: Any, x: Any) -> Any:
+    return x * ca_gate(A, ca, x)
+
+
+def _channel_pool(A: Any, x: Any, how: str) -> Any:
+    """Mean or max ACROSS channels at every position, the channel axis kept (size 1)."""
+    if A.channels_last:
+        import keras  # only on the Keras side: a torch check never imports tensorflow
+
+        return getattr(keras.ops, how)(x, axis=-1, keepdims=True)
+    return x.mean(dim=1, keepdim=True) if how == "mean" else x.amax(dim=1, keepdim=True)
+
+
+def sa_logits(A: Any, sa: Any, x: Any, order: tuple[str, str] = ("mean", "max")) -> Any:
+    """conv([mean_c(x), max_c(x)]) with the learner's conv, before the sigmoid."""
+    conv = A.get(sa, "conv")
+    if conv is None:
+        raise AttributeError("missing conv")
+    fused = getattr(conv, "activation", None)  # a Keras conv built with activation="sigmoid"
+    if fused is not None:
+        conv.activation = None
+    try:
+        return A.call(conv, A.concat_channels([_channel_pool(A, x, h) for h in order]), False)
+    finally:
+        if fused is not None:
+            conv.activation = fused
+
+
+def sa_gate(A: Any, sa: Any, x: Any) -> Any:
+    return A.sigmoid(sa_logits(A, sa, x))
+
+
+def sa_scale(A: Any, sa: Any, x: Any) -> Any:
+    return x * sa_gate(A, sa, x)
+
+
+def cbam_scale(A: Any, cbam: Any, x: Any) -> Any:
+    """Channel attention first, spatial attention on its output."""
+    return sa_scale(A, cbam.spatial, ca_scale(A, cbam.channel, x))
+
+
+def _numpy_gate(logits: Callable[[Any, Any, Any], Any], fn: Callable[[np.ndarray], np.ndarray]) -> Flow:
+    def flow(A: Any, m: Any, x: Any, training: bool) -> Any:
+        z = A.numpy(logits(A, m, x)).astype(np.float64)
+        return x * A.tensor(fn(z).astype(np.float32))
+
+    return flow
+
+
+def _softmax(axes: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray]:
+    def fn(z: np.ndarray) -> np.ndarray:
+        e = np.exp(z - z.max(axis=axes, keepdims=True))
+        return e / e.sum(axis=axes, keepdims=True)
+
+    return fn
+
+
+CA_WRONG_FLOWS: dict[str, Flow] = {
+    "only the AVERAGE-pooled descriptor reaches the MLP: that is SE's squeeze; CBAM sums "
+    "MLP(avgpool(x)) and MLP(maxpool(x))":
+        lambda A, m, x, t: x * A.sigmoid(se_logits(A, m, x)),
+    "only the MAX-pooled descriptor reaches the MLP; CBAM sums MLP(avgpool(x)) and "
+    "MLP(maxpool(x))":
+        lambda A, m, x, t: x * A.sigmoid(se_logits(A, m, x, squeeze=A.spatial_max)),
+    "a sigmoid on each branch, then the two gates summed; sum the two MLP outputs first, then "
+    "apply ONE sigmoid":
+        lambda A, m, x, t: x * (A.sigmoid(se_logits(A, m, x))
+                                + A.sigmoid(se_logits(A, m, x, squeeze=A.spatial_max))),
+    "a sigmoid on each branch, then the two gates averaged; sum the two MLP outputs first, "
+    "then apply ONE sigmoid":
+        lambda A, m, x, t: x * (0.5 * (A.sigmoid(se_logits(A, m, x))
+                                       + A.sigmoid(se_logits(A, m, x, squeeze=A.spatial_max)))),
+    "the two pooled descriptors are added BEFORE the MLP; each goes through the MLP on its "
+    "own and the two outputs are summed":
+        lambda A, m, x, t: x * A.sigmoid(se_logits(
+            A, m, x, squeeze=lambda v: A.spatial_mean(v) + A.spatial_max(v))),
+    "the ReLU between fc1 and fc2 is missing":
+        lambda A, m, x, t: x * A.sigmoid(ca_logits(A, m, x, hidden=lambda h: h)),
+    "the gate is a softmax over the channels instead of a sigmoid per channel":
+        _numpy_gate(ca_logits, _softmax((1,))),
+    "the gate is a ReLU instead of a sigmoid":
+        lambda A, m, x, t: x * A.relu(ca_logits(A, m, x)),
+    "the summed MLP output multiplies x without any sigmoid":
+        lambda A, m, x, t: x * ca_logits(A, m, x),
+    "the gate is added to x; channel attention multiplies x by it":
+        lambda A, m, x, t: x + ca_gate(A, m, x),
+}
+
+SA_WRONG_FLOWS: dict[str, Flow] = {
+    "the 2-channel map is concatenated as [max, mean]; the statement fixes [mean, max] (channel "
+    "0 the mean, channel 1 the max), and the conv's weights depend on the order":
+        lambda A, m, x, t: x * A.sigmoid(sa_logits(A, m, x, order=("max", "mean"))),
+    "the 2-channel map is [mean, mean]: the channel-wise MAX is missing":
+        lambda A, m, x, t: x * A.sigmoid(sa_logits(A, m, x, order=("mean", "mean"))),
+    "the 2-channel map is [max, max]: the channel-wise MEAN is missing":
+        lambda A, m, x, t: x * A.sigmoid(sa_logits(A, m, x, order=("max", "max"))),
+    "the gate is a softmax over the positions instead of a sigmoid per position":
+        _numpy_gate(sa_logits, _softmax((2, 3))),
+    "the gate is a ReLU instead of a sigmoid":
+        lambda A, m, x, t: x * A.relu(sa_logits(A, m, x)),
+    "the conv's output multiplies x without any sigmoid":
+        lambda A, m, x, t: x * sa_logits(A, m, x),
+    "the gate is added to x; spatial attention multiplies x by it":
+        lambda A, m, x, t: x + sa_gate(A, m, x),
+}
+
+CBAM_WRONG_FLOWS: dict[str, Flow] = {
+    "spatial attention runs first; CBAM applies channel attention first, then spatial "
+    "attention to its output (the paper's best arrangement)":
+        lambda A, b, x, t: ca_scale(A, b.channel, sa_scale(A, b.spatial, x)),
+    "the two attentions run in parallel on x (both gates computed from x); the spatial gate is "
+    "computed from the channel-refined features":
+        lambda A, b, x, t: x * ca_gate(A, b.channel, x) * sa_gate(A, b.spatial, x),
+    "the two refined maps are added (channel(x) + spatial(x)); CBAM chains them: "
+    "spatial(channel(x))":
+        lambda A, b, x, t: ca_scale(A, b.channel, x) + sa_scale(A, b.spatial, x),
+    "only channel attention is applied: `spatial` is never called":
+        lambda A, b, x, t: ca_scale(A, b.channel, x),
+    "only spatial attention is applied: `channel` is never called":
+        lambda A, b, x, t: sa_scale(A, b.spatial, x),
+}
+
+
+# -- probes from outside ----------------------------------------------------------
+
+
+def _signed(rng: np.random.Generator, shape: tuple[int, ...], scale: float) -> np.ndarray:
+    mag = rng.uniform(0.5, 1.5, shape) * scale
+    return (mag * rng.choice([-1.0, 1.0], shape)).astype(np.float32)
+
+
+def _reference_moves(A: Any, gate: Callable[[Any], Any], x1: np.ndarray, x2: np.ndarray) -> bool:
+    """Whether the correct gate, from the learner's own layers, tells x1 from x2.
+
+    With an unusual initialisation (a zero fc2, a dead ReLU) it may not, and then a
+    probe cannot blame the learner. When the layers do not fit the reference at all
+    (a structure mistake), assume it would.
+    """
+    try:
+        g1, g2 = A.numpy(gate(A.tensor(x1))), A.numpy(gate(A.tensor(x2)))
+    except Exception:  # noqa: BLE001 - a wrongly shaped layer: the structure check names it
+        return True
+    return not close(g1, g2, tol=1e-4)
+
+
+def _channel_gate(spec: BlockSpec, case: Case) -> Callable[[Context], str]:
+    def run(ctx: Context) -> str:
+        A = ctx.A
+        rng = ctx.rng(5)
+        block = build(ctx, spec, case)
+        for scale in (1.0, 20.0):
+            _, g = _ratio(A, block, _signed(rng, case.in_shape, scale))
+            flat = g.reshape(*g.shape[:2], -1)
+            spread = flat.max(axis=2) - flat.min(axis=2)
+            n, c = np.unravel_index(int(np.argmax(spread)), spread.shape)
+            if spread[n, c] > 1e-5 * (1.0 + np.abs(g).max()):
+                fail(
+                    f"The gate (your output divided by the input) varies over the positions of "
+                    f"one channel: by {spread[n, c]:.3g} in channel {c} of sample {n}. Channel "
+                    "attention computes ONE gate per channel from the globally pooled "
+                    "descriptors and scales every position of that channel by it."
+                )
+            lo, hi = float(g.min()), float(g.max())
+            if lo < -1e-6 or hi > 1.0 + 1e-5:
+                more = (" Above 1 but under 2: a sigmoid on each branch, then summed? Sum the "
+                        "two MLP outputs first, then one sigmoid." if 1.0 < hi <= 2.0 + 1e-5
+                        and lo >= -1e-6 else "")
+                fail(
+                    f"The gate must lie in [0, 1] (a sigmoid of MLP(avg) + MLP(max)); with inputs "
+                    f"of magnitude up to {1.5 * scale:g} yours ranges over [{lo:.4g}, {hi:.4g}]."
+                    + more
+                )
+            sums = flat[:, :, 0].sum(axis=1)
+            if g.shape[1] > 1 and np.all(np.abs(sums - 1.0) < 1e-4):
+                fail("The gates of each sample sum to 1 over the channels: that is a softmax, "
+                     "which makes the channels compete. Every channel gets its own sigmoid.")
+        return "The gate lies in [0, 1] and is one value per channel, also for large inputs."
+
+    return run
+
+
+def _channel_pooling(spec: BlockSpec, case: Case) -> Callable[[Context], str]:
+    def run(ctx: Context) -> str:
+        A = ctx.A
+        rng = ctx.rng(6)
+        block = build(ctx, spec, case)
+        x1 = rng.uniform(0.5, 1.5, case.in_shape).astype(np.float32)
+        mean = x1.mean(axis=(2, 3), keepdims=True)
+        top = x1.max(axis=(2, 3), keepdims=True)
+        same_mean = (mean + 0.2 * (x1 - mean)).astype(np.float32)  # other maximum
+        same_max = (top - 0.5 * (top - x1)).astype(np.float32)  # other average
+        gate = lambda t: ca_gate(A, block, t)  # noqa: E731
+        _, g1 = _ratio(A, block, x1)
+        first = g1.reshape(*g1.shape[:2], -1)[:, :, 0]
+        for other, kept, missing, advice in (
+            (same_mean, "average", "MAXIMUM", "that is SE's squeeze; CBAM adds a global max pool"),
+            (same_max, "maximum", "AVERAGE", "CBAM uses the global average pool too"),
+        ):
+            _, g2 = _ratio(A, block, other)
+            second = g2.reshape(*g2.shape[:2], -1)[:, :, 0]
+            if close(first, second, tol=1e-6) and _reference_moves(A, gate, x1, other):
+                fail(
+                    f"Two inputs with the same per-channel {kept} but a different {missing.lower()} "
+                    f"got the same gate: the global {missing} never reaches the MLP ({advice}). "
+                    "Pool each channel both ways, pass each descriptor through the same fc1-ReLU-"
+                    "fc2 and sum the two results before the sigmoid."
+                )
+        return "The gate depends on both the per-channel average and the per-channel maximum."
+
+    return run
+
+
+def _shared_mlp(spec: BlockSpec, case: Case) -> Callable[[Context], str]:
+    def run(ctx: Context) -> str:
+        A = ctx.A
+        block = build(ctx, spec, case)
+        c = case.args[0]
+        weighted = [(p, layer) for p, layer in S.walk(A, block)
+                    if A.info(layer).kind in ("linear", "conv") and A.info(layer).trainable]
+        if len(weighted) > 2:
+            names = ", ".join(f"`{p}`" for p, _ in weighted)
+            fail(
+                f"`{call_text(spec, case)}` has {len(weighted)} weight layers ({names}): the "
+                "average- and max-pooled descriptors go through ONE shared MLP, `fc1` then "
+                "`fc2`, called twice; two separate MLPs double the parameters and are not CBAM."
+            )
+        fc1 = A.get(block, "fc1")
+        if fc1 is not None and A.info(fc1).in_channels == 2 * c:
+            fail(
+                f"`fc1` takes {2 * c} inputs, twice the {c} channels: the two descriptors were "
+                "concatenated. Pass each (N, C) descriptor through the same MLP on its own and "
+                "SUM the two outputs before the sigmoid."
+            )
+        return "One MLP (fc1, fc2) serves both pooled descriptors."
+
+    return run
+
+
+def _spatial_gate(spec: BlockSpec, case: Case) -> Callable[[Context], str]:
+    def run(ctx: Context) -> str:
+        A = ctx.A
+        rng = ctx.rng(7)
+        block = build(ctx, spec, case)
+        for scale in (1.0, 20.0):
+            _, g = _ratio(A, block, _signed(rng, case.in_shape, scale))
+            spread = g.max(axis=1) - g.min(axis=1)  # over channels, per position
+            if spread.max() > 1e-5 * (1.0 + np.abs(g).max()):
+                fail(
+                    f"The gate (your output divided by the input) differs between the channels "
+                    f"of one position (by up to {spread.max():.3g}). Spatial attention gives ONE "
+                    "gate per position, shared by all channels: pool ACROSS the channel axis "
+                    "(mean and max over C at every position), not over height and width, and "
+                    "multiply x by the (N, 1, H, W) gate."
+                )
+            lo, hi = float(g.min()), float(g.max())
+            if lo < -1e-6 or hi > 1.0 + 1e-5:
+                fail(
+                    f"The gate must lie in [0, 1] (a sigmoid of the conv's output); with inputs "
+                    f"of magnitude up to {1.5 * scale:g} yours ranges over [{lo:.4g}, {hi:.4g}]."
+                )
+            per_pos = g[:, 0]
+            sums = per_pos.reshape(per_pos.shape[0], -1).sum(axis=1)
+            if per_pos[0].size > 1 and np.all(np.abs(sums - 1.0) < 1e-4):
+                fail("The gates of each sample sum to 1 over the positions: that is a softmax over "
+                     "H x W. Every position gets its own sigmoid.")
+            if per_pos[0].size > 1:
+                flat = per_pos.reshape(per_pos.shape[0], -1)
+                if np.all(flat.max(axis=1) - flat.min(axis=1) < 1e-7):
+                    fail(
+                        "The gate is the same at every position of a sample: the pooling "
+                        "collapsed height and width. Pool ACROSS the channels at each position "
+                        "so the gate keeps the (H, W) map."
+                    )
+        # locality: the gate at a position sees only the k x k window around it
+        k = case.kwargs.get("kernel_size", case.args[0] if case.args else 7)
+        x1 = _signed(rng, case.in_shape, 1.0)
+        x2 = x1.copy()
+        x2[:, :, 0, 0] *= 4.0
+        _, g1 = _ratio(A, block, x1)
+        _, g2 = _ratio(A, block, x2)
+        far = np.ones(g1.shape[2:], bool)
+        far[: k // 2 + 1, : k // 2 + 1] = False
+        if far.any() and not close(g1[:, 0][:, far], g2[:, 0][:, far], tol=1e-6):
+            fail(
+                f"Changing the input at one corner position changed the gate at positions "
+                f"beyond the {k}x{k} conv's reach: something pools over height and width. "
+                "Spatial attention pools ACROSS the channels at each position (mean and max "
+                "over C), so the gate at a position depends only on its k x k neighbourhood."
+            )
+        return "The gate lies in [0, 1] and is one value per position, shared by every channel."
+
+    return run
+
+
+def _spatial_pooling(spec: BlockSpec, case: Case) -> Callable[[Context], str]:
+    def run(ctx: Context) -> str:
+        A = ctx.A
+        rng = ctx.rng(8)
+        block = build(ctx, spec, case)
+        x1 = rng.uniform(0.5, 1.5, case.in_shape).astype(np.float32)
+        mean = x1.mean(axis=1, keepdims=True)
+        top = x1.max(axis=1, keepdims=True)
+        same_mean = (mean + 0.2 * (x1 - mean)).astype(np.float32)
+        same_max = (top - 0.5 * (top - x1)).astype(np.float32)
+        gate = lambda t: sa_gate(A, block, t)  # noqa: E731
+        _, g1 = _ratio(A, block, x1)
+        for other, kept, missing in ((same_mean, "mean", "max"), (same_max, "max", "mean")):
+            _, g2 = _ratio(A, block, other)
+            if close(g1[:, 0], g2[:, 0], tol=1e-6) and _reference_moves(A, gate, x1, other):
+                fail(
+                    f"Two inputs with the same channel-wise {kept} at every position but a "
+                    f"different channel-wise {missing} got the same gate: the {missing} across "
+                    f"channels never reaches the conv. The conv's input is the 2-channel map "
+                    "[mean over C, max over C]."
+                )
+        return "The gate depends on both the channel-wise mean and the channel-wise max."
+
+    return run
+
+
+def _spatial_padding(spec: BlockSpec, cases: list[Case]) -> Callable[[Context], str]:
+    def run(ctx: Context) -> str:
+        A = ctx.A
+        for case in cases:
+            block = build(ctx, spec, case, prepare=False)
+            k = case.kwargs.get("kernel_size", case.args[0] if case.args else 7)
+            info = A.info(A.get(block, "conv"))
+            pad = info.padding
+            if A.channels_last:
+                ok = str(pad).lower() == "same"
+                want = 'padding="same"'
+            else:
+                ok = pad == "same" or tuple(pad) == (k // 2, k // 2)
+                want = f"padding={k // 2} (k // 2)"
+            if not ok:
+                fail(
+                    f"In `{call_text(spec, case)}` the conv's padding is {pad!r}: the gate must "
+                    f"keep H and W so it can multiply x position by position; use {want}."
+                )
+        return "The spatial conv's padding keeps height and width."
+
+    return run
+
+
+def _reworded(check: Check, path: str) -> Check:
+    """The shared diff says a conv bias is redundant before BatchNorm; after the spatial
+    conv at `path` no BatchNorm follows, so say what this exercise fixes instead."""
+    inner = check.run
+    pattern = re.compile(rf"(`{re.escape(path)}` has a bias \([^)]*\): ){re.escape(BN_BIAS)}")
+
+    def run(ctx: Context) -> str | None:
+        try:
+            return inner(ctx)
+        except CheckFailed as exc:
+            exc.message = pattern.sub(lambda m: m.group(1) + SA_BIAS, exc.message)
+            exc.args = (exc.message,)
+            raise
+
+    return replace(check, run=run)
+
+
+BN_BIAS = "a conv followed by BatchNorm needs none, BN's beta already shifts"
+SA_BIAS = ("this exercise fixes the spatial conv without a bias (and no BatchNorm after it): "
+           "2·k·k weights")
+
+
+def channel_checks(spec: BlockSpec, gates: GateCases, prefix: str = "ca_") -> list[Check]:
+    """ChannelAttention: the battery, the hidden width, one shared MLP, the gate probes."""
+    battery = {c.name: c for c in block_checks(replace(spec, training=None, zero_branch=None))}
+    order = [
+        battery["api"],
+        Check("hidden", f"Hidden width {gates.hidden_formula}", _hidden(spec, gates), needs=("api",)),
+        battery["shapes"],
+        Check("shared", "One MLP shared by the average and max descriptors",
+              _shared_mlp(spec, gates.gate), needs=("api",)),
+        battery["params"], battery["structure"], battery["function"],
+        Check("gate", "Gate: in [0, 1], one value per channel", _channel_gate(spec, gates.gate),
+              needs=("shapes",)),
+        Check("pooling", "Pooling: the average AND the max feed the MLP",
+              _channel_pooling(spec, gates.squeeze), needs=("shapes",)),
+        battery["gradients"],
+    ]
+    return _prefixed(order, prefix, spec.cls)
+
+
+def spatial_checks(spec: BlockSpec, gate: Case, prefix: str = "sa_") -> list[Check]:
+    """SpatialAttention: the battery, the padding, the gate probes."""
+    battery = {c.name: c for c in block_checks(replace(spec, training=None, zero_branch=None))}
+    order = [
+        battery["api"], battery["shapes"],
+        _reworded(battery["params"], "conv"),
+        _reworded(battery["structure"], "conv"),
+        Check("padding", "Padding keeps H and W", _spatial_padding(spec, spec.function_cases),
+              needs=("api",)),
+        battery["function"],
+        Check("gate", "Gate: in [0, 1], one value per position", _spatial_gate(spec, gate),
+              needs=("shapes",)),
+        Check("pooling", "Pooling: mean AND max across the channels",
+              _spatial_pooling(spec, gate), needs=("shapes",)),
+        battery["gradients"],
+    ]
+    return _prefixed(order, prefix, spec.cls)
+
+
+def module_checks(spec: BlockSpec, prefix: str = "cbam_") -> list[Check]:
+    """CBAM: the battery (its function check names the order), with the bias wording fixed."""
+    battery = reword_block(block_checks(replace(spec, training=None, zero_branch=None)),
+                           "spatial.conv")
+    return _prefixed(battery, prefix, spec.cls)
+
+
+def reword_block(checks: list[Check], path: str) -> list[Check]:
+    """The params and structure checks of a battery, saying why `path` has no bias."""
+    return [_reworded(c, path) if c.name in ("params", "structure") else c for c in checks]
+
+
+__all__ = [
+    "BN_BIAS", "CA_WRONG_FLOWS", "CBAM_WRONG_FLOWS", "SA_BIAS", "SA_WRONG_FLOWS", "ca_gate",
+    "ca_logits", "ca_scale", "cbam_scale", "channel_checks", "module_checks", "reword_block",
+    "sa_gate", "sa_logits", "sa_scale", "spatial_checks",
+]

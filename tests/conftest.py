@@ -57,3 +57,12 @@ def check_of(record: Record, name: str):
 
 def failed_checks(record: Record) -> list[str]:
     return [c.name for c in record.checks if c.status in ("fail", "error")]
+
+
+def assert_caught(record: Record, *expected: tuple[str, str]) -> None:
+    """The record is not a pass, and each named check failed with a message holding its phrase."""
+    assert record.status != "pass", "a broken implementation passed"
+    for check, phrase in expected:
+        result = check_of(record, check)
+        assert result.status in ("fail", "error"), (check, failed_checks(record))
+        assert phrase in result.message, (check, result.message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import check_of, failed_checks, mutate, needs, solution_source
+from .conftest import assert_caught, check_of, mutate, needs, solution_source
 
 EX = "15_cbam"
 
@@ -157,13 +157,6 @@ TF_BUGS = {
 }
 
 
-def _assert_caught(record, expected):
-    assert record.status != "pass"
-    for check, phrase in expected:
-        result = check_of(record, check)
-        assert result.status in ("fail", "error"), (check, failed_checks(record))
-        assert phrase in result.message, (check, result.message)
-
 
 @needs("torch")
 @pytest.mark.parametrize("bug", TORCH_BUGS)
@@ -171,7 +164,7 @@ def test_torch_bug_is_caught_by_the_right_check(grade_source, bug):
     edits, expected = TORCH_BUGS[bug]
     source = mutate(solution_source(EX, "torch"), *edits)
     record = grade_source(EX, "torch", source, only=[check for check, _ in expected])
-    _assert_caught(record, expected)
+    assert_caught(record, *expected)
 
 
 @needs("tf")
@@ -180,7 +173,7 @@ def test_tf_bug_is_caught_by_the_right_check(grade_source, bug):
     edits, expected = TF_BUGS[bug]
     source = mutate(solution_source(EX, "tf"), *edits)
     record = grade_source(EX, "tf", source, only=[check for check, _ in expected])
-    _assert_caught(record, expected)
+    assert_caught(record, *expected)
 
 
 TORCH_VARIANTS = {

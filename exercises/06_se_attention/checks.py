@@ -2,8 +2,16 @@
 
 from grader.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
 from grader.checks.probes import SE_WRONG_FLOWS, GateCases, se_checks, se_gate, se_scale
-from grader.checks.residual import SHORTCUT_LIKELY, add_mistakes, insert_rule, projection_rule, shortcut
-from grader.checks.spec import BN, Conv, Dense, Seq
+from grader.checks.residual import (
+    BASIC_RULE,
+    SHORTCUT_LIKELY,
+    BranchModule,
+    basic_why,
+    insert_rule,
+    projection_rule,
+    shortcut,
+)
+from grader.checks.spec import Dense
 
 
 def hidden(channels: int, reduction: int = 16) -> int:
@@ -47,73 +55,12 @@ GATES = GateCases(
 )
 
 
-def block_layers(in_channels: int, out_channels: int, stride: int = 1, reduction: int = 16) -> dict:
-    projection = stride != 1 or in_channels != out_channels
-    se = {f"se.{k}": v for k, v in se_layers(out_channels, reduction).items()}
-    return {
-        "conv1": Conv(in_channels, out_channels, 3, stride=stride),
-        "bn1": BN(out_channels),
-        "conv2": Conv(out_channels, out_channels, 3),
-        "bn2": BN(out_channels),
-        **se,
-        "downsample": Seq((Conv(in_channels, out_channels, 1, stride=stride), BN(out_channels)))
-        if projection else None,
-    }
+ON_BRANCH = BranchModule(attr="se", name="the SE", verb="scales", layers=se_layers, scale=se_scale)
 
-
-def _first(A, b, x, t):
-    return A.relu(A.call(b.bn1, A.call(b.conv1, x, t), t))
-
-
-def _branch(A, b, x, t):
-    return A.call(b.bn2, A.call(b.conv2, _first(A, b, x, t), t), t)
-
-
-def _se(A, b, y):
-    return se_scale(A, b.se, y)
-
-
-def _se_branch(A, b, x, t):
-    return _se(A, b, _branch(A, b, x, t))
-
-
-def flow(A, b, x, t):
-    return A.relu(_se_branch(A, b, x, t) + shortcut(A, b, x, t))
-
-
-WRONG = {
-    "the SE scales the sum after the add; it belongs on the residual branch, after bn2 and "
-    "before the add":
-        lambda A, b, x, t: A.relu(_se(A, b, _branch(A, b, x, t) + shortcut(A, b, x, t))),
-    "the SE scales the block's output after the final ReLU; it belongs on the residual branch, "
-    "after bn2 and before the add":
-        lambda A, b, x, t: _se(A, b, A.relu(_branch(A, b, x, t) + shortcut(A, b, x, t))),
-    "the SE scales the shortcut instead of the residual branch":
-        lambda A, b, x, t: A.relu(_branch(A, b, x, t) + _se(A, b, shortcut(A, b, x, t))),
-    "the SE sits between conv2 and bn2; it goes after bn2":
-        lambda A, b, x, t: A.relu(
-            A.call(b.bn2, _se(A, b, A.call(b.conv2, _first(A, b, x, t), t)), t) + shortcut(A, b, x, t)
-        ),
+WRONG = ON_BRANCH.wrong_flows({
     "the gate is computed from the block's input x; the SE takes bn2's output and scales it":
-        lambda A, b, x, t: A.relu(_branch(A, b, x, t) * se_gate(A, b.se, x) + shortcut(A, b, x, t)),
-    "the SE is never applied: the branch skips `se`":
-        lambda A, b, x, t: A.relu(_branch(A, b, x, t) + shortcut(A, b, x, t)),
-    **add_mistakes(_se_branch, "the SE"),
-}
-
-
-def why(case: Case) -> str:
-    cin, cout = case.args[:2]
-    stride = case.args[2] if len(case.args) > 2 else case.kwargs.get("stride", 1)
-    if stride != 1:
-        return f"stride {stride} shrinks H and W"
-    if cin != cout:
-        return f"the channels change ({cin} -> {cout}) at stride 1"
-    return f"stride 1 with {cin} channels in and out leaves x the branch's shape"
-
-
-RULE = ("The rule (exercise 02): `downsample` = 1x1 conv (the block's stride, no bias) then BN "
-        "exactly when stride != 1 or in_channels != out_channels; otherwise None.")
+        lambda A, b, x, t: A.relu(ON_BRANCH.branch(A, b, x, t) * se_gate(A, b.se, x) + shortcut(A, b, x, t)),
+})
 
 RULE_CASES = [
     Case((16, 16), (1, 16, 4, 4)),
@@ -127,8 +74,8 @@ SPEC = BlockSpec(
     cls="SEBasicBlock",
     signature="SEBasicBlock(in_channels, out_channels, stride=1, reduction=16)",
     attrs=("conv1", "bn1", "conv2", "bn2", "se", "downsample"),
-    layers=block_layers,
-    flow=flow,
+    layers=ON_BRANCH.block_layers,
+    flow=ON_BRANCH.flow,
     shape_cases=[
         Case((16, 16), (2, 16, 8, 8), (2, 16, 8, 8)),
         Case((16, 32, 2), (1, 16, 7, 7), (1, 32, 4, 4)),
@@ -159,5 +106,5 @@ SPEC = BlockSpec(
 
 
 def checks(framework: str):
-    block = insert_rule(block_checks(SPEC), projection_rule(SPEC, RULE_CASES, why, RULE))
+    block = insert_rule(block_checks(SPEC), projection_rule(SPEC, RULE_CASES, basic_why, BASIC_RULE))
     return [*se_checks(SE, GATES), *block]

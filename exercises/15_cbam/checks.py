@@ -16,8 +16,16 @@ from grader.checks.cbam import (
     spatial_checks,
 )
 from grader.checks.probes import GateCases
-from grader.checks.residual import SHORTCUT_LIKELY, add_mistakes, insert_rule, projection_rule, shortcut
-from grader.checks.spec import BN, Conv, Dense, Seq
+from grader.checks.residual import (
+    BASIC_RULE,
+    SHORTCUT_LIKELY,
+    BranchModule,
+    basic_why,
+    insert_rule,
+    projection_rule,
+    shortcut,
+)
+from grader.checks.spec import Conv, Dense
 
 
 def hidden(channels: int, reduction: int = 16) -> int:
@@ -127,54 +135,10 @@ CBAM_SPEC = BlockSpec(
 )
 
 
-def block_layers(in_channels: int, out_channels: int, stride: int = 1, reduction: int = 16) -> dict:
-    projection = stride != 1 or in_channels != out_channels
-    cbam = {f"cbam.{k}": v for k, v in cbam_layers(out_channels, reduction).items()}
-    return {
-        "conv1": Conv(in_channels, out_channels, 3, stride=stride),
-        "bn1": BN(out_channels),
-        "conv2": Conv(out_channels, out_channels, 3),
-        "bn2": BN(out_channels),
-        **cbam,
-        "downsample": Seq((Conv(in_channels, out_channels, 1, stride=stride), BN(out_channels)))
-        if projection else None,
-    }
+ON_BRANCH = BranchModule(attr="cbam", name="CBAM", verb="refines", layers=cbam_layers, scale=cbam_scale)
+_branch = ON_BRANCH.branch
 
-
-def _first(A, b, x, t):
-    return A.relu(A.call(b.bn1, A.call(b.conv1, x, t), t))
-
-
-def _branch(A, b, x, t):
-    return A.call(b.bn2, A.call(b.conv2, _first(A, b, x, t), t), t)
-
-
-def _cbam(A, b, y):
-    return cbam_scale(A, b.cbam, y)
-
-
-def _cbam_branch(A, b, x, t):
-    return _cbam(A, b, _branch(A, b, x, t))
-
-
-def flow(A, b, x, t):
-    return A.relu(_cbam_branch(A, b, x, t) + shortcut(A, b, x, t))
-
-
-WRONG = {
-    "CBAM refines the sum after the add; it belongs on the residual branch, after bn2 and "
-    "before the add":
-        lambda A, b, x, t: A.relu(_cbam(A, b, _branch(A, b, x, t) + shortcut(A, b, x, t))),
-    "CBAM refines the block's output after the final ReLU; it belongs on the residual branch, "
-    "after bn2 and before the add":
-        lambda A, b, x, t: _cbam(A, b, A.relu(_branch(A, b, x, t) + shortcut(A, b, x, t))),
-    "CBAM refines the shortcut instead of the residual branch":
-        lambda A, b, x, t: A.relu(_branch(A, b, x, t) + _cbam(A, b, shortcut(A, b, x, t))),
-    "CBAM sits between conv2 and bn2; it goes after bn2":
-        lambda A, b, x, t: A.relu(
-            A.call(b.bn2, _cbam(A, b, A.call(b.conv2, _first(A, b, x, t), t)), t)
-            + shortcut(A, b, x, t)
-        ),
+WRONG = ON_BRANCH.wrong_flows({
     "only the channel gate is applied on the branch: `cbam.spatial` is skipped":
         lambda A, b, x, t: A.relu(ca_scale(A, b.cbam.channel, _branch(A, b, x, t))
                                   + shortcut(A, b, x, t)),
@@ -183,24 +147,7 @@ WRONG = {
             sa_scale(A, b.cbam.spatial, _branch(A, b, x, t) * ca_gate(A, b.cbam.channel, x))
             + shortcut(A, b, x, t)
         ),
-    "CBAM is never applied: the branch skips `cbam`":
-        lambda A, b, x, t: A.relu(_branch(A, b, x, t) + shortcut(A, b, x, t)),
-    **add_mistakes(_cbam_branch, "CBAM"),
-}
-
-
-def why(case: Case) -> str:
-    cin, cout = case.args[:2]
-    stride = case.args[2] if len(case.args) > 2 else case.kwargs.get("stride", 1)
-    if stride != 1:
-        return f"stride {stride} shrinks H and W"
-    if cin != cout:
-        return f"the channels change ({cin} -> {cout}) at stride 1"
-    return f"stride 1 with {cin} channels in and out leaves x the branch's shape"
-
-
-RULE = ("The rule (exercise 02): `downsample` = 1x1 conv (the block's stride, no bias) then BN "
-        "exactly when stride != 1 or in_channels != out_channels; otherwise None.")
+})
 
 RULE_CASES = [
     Case((16, 16), (1, 16, 4, 4)),
@@ -212,8 +159,8 @@ SPEC = BlockSpec(
     cls="CBAMBasicBlock",
     signature="CBAMBasicBlock(in_channels, out_channels, stride=1, reduction=16)",
     attrs=("conv1", "bn1", "conv2", "bn2", "cbam", "downsample"),
-    layers=block_layers,
-    flow=flow,
+    layers=ON_BRANCH.block_layers,
+    flow=ON_BRANCH.flow,
     shape_cases=[
         Case((16, 16), (2, 16, 8, 8), (2, 16, 8, 8)),
         Case((16, 32, 2), (1, 16, 7, 7), (1, 32, 4, 4)),
@@ -245,7 +192,7 @@ SPEC = BlockSpec(
 
 def checks(framework: str):
     block = insert_rule(reword_block(block_checks(SPEC), "cbam.spatial.conv"),
-                        projection_rule(SPEC, RULE_CASES, why, RULE))
+                        projection_rule(SPEC, RULE_CASES, basic_why, BASIC_RULE))
     return [
         *channel_checks(CHANNEL, CHANNEL_GATES),
         *spatial_checks(SPATIAL, Case((), (3, 6, 7, 9))),

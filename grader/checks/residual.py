@@ -6,12 +6,16 @@ Written once for both frameworks, on top of the block battery:
 - `projection_rule`: a check that `downsample` exists exactly when the branch
   changes x's shape, is a 1x1 conv then BN, and that an identity shortcut adds
   no parameters under any name (`insert_rule` places it after the api check);
-- `expansion_check`: `expansion = 4` on the class of a bottleneck, and used by conv3.
+- `expansion_check`: `expansion = 4` on the class of a bottleneck, and used by conv3;
+- `BranchModule`: a module on a basic block's residual branch (06's SE, 15's CBAM):
+  the block's layers, its data flow, the misplacements of the module, named, and the
+  shortcut rule's wording, written once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import Check, Context, fail
@@ -221,5 +225,100 @@ def expansion_check(spec: BlockSpec, value: int, case: Case, width: int, path: s
     return Check(name, f"Class attribute: {cls_name}.expansion", run)
 
 
-__all__ = ["SHORTCUT_LIKELY", "add_mistakes", "expansion_check", "insert_rule", "projection_rule",
-           "shortcut"]
+# -- a module on the residual branch of a basic block (SE, CBAM) ---------------
+
+BASIC_RULE = ("The rule (exercise 02): `downsample` = 1x1 conv (the block's stride, no bias) then BN "
+              "exactly when stride != 1 or in_channels != out_channels; otherwise None.")
+
+
+def basic_why(case: Case) -> str:
+    """Why a basic block's case needs, or does not need, a projection."""
+    cin, cout = case.args[:2]
+    stride = case.args[2] if len(case.args) > 2 else case.kwargs.get("stride", 1)
+    if stride != 1:
+        return f"stride {stride} shrinks H and W"
+    if cin != cout:
+        return f"the channels change ({cin} -> {cout}) at stride 1"
+    return f"stride 1 with {cin} channels in and out leaves x the branch's shape"
+
+
+@dataclass(frozen=True)
+class BranchModule:
+    """`attr` (e.g. "se") applied to bn2's output, before the add, in 02's basic block.
+
+    `layers(channels, reduction)` gives the module's expected layers, `scale(A, module, y)`
+    recomputes its output from the learner's own layers; `name` and `verb` word the
+    messages ("the SE scales", "CBAM refines")."""
+
+    attr: str
+    name: str
+    verb: str
+    layers: Callable[..., dict]
+    scale: Callable[[Any, Any, Any], Any]
+
+    def block_layers(self, in_channels: int, out_channels: int, stride: int = 1,
+                     reduction: int = 16) -> dict:
+        projection = stride != 1 or in_channels != out_channels
+        module = {f"{self.attr}.{k}": v for k, v in self.layers(out_channels, reduction).items()}
+        return {
+            "conv1": S.Conv(in_channels, out_channels, 3, stride=stride),
+            "bn1": S.BN(out_channels),
+            "conv2": S.Conv(out_channels, out_channels, 3),
+            "bn2": S.BN(out_channels),
+            **module,
+            "downsample": S.Seq((S.Conv(in_channels, out_channels, 1, stride=stride), S.BN(out_channels)))
+            if projection else None,
+        }
+
+    def module(self, b: Any) -> Any:
+        return getattr(b, self.attr)
+
+    @staticmethod
+    def first(A: Any, b: Any, x: Any, t: bool) -> Any:
+        return A.relu(A.call(b.bn1, A.call(b.conv1, x, t), t))
+
+    def branch(self, A: Any, b: Any, x: Any, t: bool) -> Any:
+        """bn2's output: what the module takes."""
+        return A.call(b.bn2, A.call(b.conv2, self.first(A, b, x, t), t), t)
+
+    def attended(self, A: Any, b: Any, x: Any, t: bool) -> Any:
+        return self.scale(A, self.module(b), self.branch(A, b, x, t))
+
+    def flow(self, A: Any, b: Any, x: Any, t: bool) -> Any:
+        return A.relu(self.attended(A, b, x, t) + shortcut(A, b, x, t))
+
+    def misplacements(self) -> dict[str, Flow]:
+        """The module in the wrong place, or missing, and the usual mistakes around the add."""
+        name, verb, attr = self.name, self.verb, self.attr
+        cap = name[0].upper() + name[1:]
+        on = self.scale
+
+        def mod(b: Any) -> Any:
+            return self.module(b)
+
+        branch, first = self.branch, self.first
+        return {
+            f"{name} {verb} the sum after the add; it belongs on the residual branch, after bn2 "
+            "and before the add":
+                lambda A, b, x, t: A.relu(on(A, mod(b), branch(A, b, x, t) + shortcut(A, b, x, t))),
+            f"{name} {verb} the block's output after the final ReLU; it belongs on the residual "
+            "branch, after bn2 and before the add":
+                lambda A, b, x, t: on(A, mod(b), A.relu(branch(A, b, x, t) + shortcut(A, b, x, t))),
+            f"{name} {verb} the shortcut instead of the residual branch":
+                lambda A, b, x, t: A.relu(branch(A, b, x, t) + on(A, mod(b), shortcut(A, b, x, t))),
+            f"{cap} sits between conv2 and bn2; it goes after bn2":
+                lambda A, b, x, t: A.relu(
+                    A.call(b.bn2, on(A, mod(b), A.call(b.conv2, first(A, b, x, t), t)), t)
+                    + shortcut(A, b, x, t)
+                ),
+            f"{cap} is never applied: the branch skips `{attr}`":
+                lambda A, b, x, t: A.relu(branch(A, b, x, t) + shortcut(A, b, x, t)),
+        }
+
+    def wrong_flows(self, specific: dict[str, Flow]) -> dict[str, Flow]:
+        """The misplacements, then the module's own mistakes, then those around the add."""
+        return {**self.misplacements(), **specific, **add_mistakes(self.attended, self.name)}
+
+
+__all__ = ["BASIC_RULE", "SHORTCUT_LIKELY", "BranchModule", "add_mistakes", "basic_why",
+           "expansion_check", "insert_rule", "projection_rule", "shortcut"]

@@ -41,3 +41,11 @@ def test_pyproject_ranges_admit_the_pinned_versions():
     assert not any(d.startswith("tensorflow>") or d.startswith("tensorflow=")
                    for deps in extras.values() for d in deps)
     assert meta["scripts"]["resnet-kata"] == "grader.cli:main"
+
+
+def test_readme_lists_every_exercise():
+    from grader import catalog
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [ex.id for ex in catalog.exercises() if f"`{ex.id}`" not in readme]
+    assert not missing, f"README.md's exercise table lacks {missing}"

@@ -66,3 +66,8 @@ def assert_caught(record: Record, *expected: tuple[str, str]) -> None:
         result = check_of(record, check)
         assert result.status in ("fail", "error"), (check, failed_checks(record))
         assert phrase in result.message, (check, result.message)
+
+
+def assert_passes(record: Record) -> None:
+    """A correct implementation passes every check; on failure, show what each failing check said."""
+    assert record.status == "pass", [(c.name, c.message) for c in record.checks if c.status != "pass"]

@@ -16,7 +16,7 @@ import pytest
 from grader import catalog
 from grader.checks import networks as N
 
-from .conftest import ROOT, check_of, failed_checks, mutate, needs, solution_source
+from .conftest import ROOT, assert_passes, check_of, failed_checks, mutate, needs, solution_source
 
 EX = "04_resnet"
 
@@ -531,21 +531,17 @@ TF_VARIANTS = {
 }
 
 
-def _passes(record) -> None:
-    bad = [(c.name, c.message) for c in record.checks if c.status != "pass"]
-    assert record.status == "pass", bad
-
 
 @needs("torch")
 @pytest.mark.parametrize("variant", TORCH_VARIANTS)
 def test_torch_correct_variant_passes(grade_source, variant):
-    _passes(grade_source(EX, "torch", TORCH_VARIANTS[variant]))
+    assert_passes(grade_source(EX, "torch", TORCH_VARIANTS[variant]))
 
 
 @needs("tf")
 @pytest.mark.parametrize("variant", TF_VARIANTS)
 def test_tf_correct_variant_passes(grade_source, variant):
-    _passes(grade_source(EX, "tf", TF_VARIANTS[variant]))
+    assert_passes(grade_source(EX, "tf", TF_VARIANTS[variant]))
 
 
 def test_closed_form_matches_torchvision_reference():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import assert_caught, check_of, mutate, needs, solution_source
+from .conftest import assert_caught, assert_passes, check_of, mutate, needs, solution_source
 
 EX = "09_finetune_freezing"
 STATIC = ["api", "head", "frozen", "batchnorm", "optimizer", "unfreeze"]
@@ -341,14 +341,14 @@ TF_VARIANTS = {
 @pytest.mark.parametrize("variant", TORCH_VARIANTS)
 def test_torch_correct_variant_passes(grade_source, variant):
     record = grade_source(EX, "torch", TORCH_VARIANTS[variant])
-    assert record.status == "pass", [(c.name, c.message) for c in record.checks if c.status != "pass"]
+    assert_passes(record)
 
 
 @needs("tf")
 @pytest.mark.parametrize("variant", TF_VARIANTS)
 def test_tf_correct_variant_passes(grade_source, variant):
     record = grade_source(EX, "tf", TF_VARIANTS[variant])
-    assert record.status == "pass", [(c.name, c.message) for c in record.checks if c.status != "pass"]
+    assert_passes(record)
 
 
 @needs("tf")

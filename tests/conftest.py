@@ -71,3 +71,40 @@ def assert_caught(record: Record, *expected: tuple[str, str]) -> None:
 def assert_passes(record: Record) -> None:
     """A correct implementation passes every check; on failure, show what each failing check said."""
     assert record.status == "pass", [(c.name, c.message) for c in record.checks if c.status != "pass"]
+
+
+Only = list[str] | Callable[..., list[str] | None] | None
+
+
+def bug_test(exercise: str, framework: str, bugs: dict, only: Only = None) -> Callable:
+    """A test parametrized over `bugs`: each broken version of the reference solution fails in
+    the named checks with a message holding a phrase that names the mistake.
+
+    `bugs` maps a name to `(edits, check, phrase)` or `(edits, [(check, phrase), ...])`.
+    `only` picks the checks to run: a list, a function of the named checks' list, or None
+    for just the named checks. Assign the result to a `test_...` name in the test module."""
+
+    @needs(framework)
+    @pytest.mark.parametrize("bug", list(bugs))
+    def test(grade_source, bug):
+        edits, *rest = bugs[bug]
+        expected = rest[0] if len(rest) == 1 else [tuple(rest)]
+        named = [check for check, _ in expected]
+        checks = only(named) if callable(only) else (named if only is None else only)
+        source = mutate(solution_source(exercise, framework), *edits)
+        assert_caught(grade_source(exercise, framework, source, only=checks), *expected)
+
+    return test
+
+
+def variant_test(exercise: str, framework: str, variants: dict[str, str], only: Only = None) -> Callable:
+    """A test parametrized over `variants`: each correct implementation written differently
+    from the reference passes. `only`: the checks to run, or a function of the variant's name."""
+
+    @needs(framework)
+    @pytest.mark.parametrize("variant", list(variants))
+    def test(grade_source, variant):
+        checks = only(variant) if callable(only) else only
+        assert_passes(grade_source(exercise, framework, variants[variant], only=checks))
+
+    return test

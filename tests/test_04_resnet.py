@@ -16,7 +16,15 @@ import pytest
 from grader import catalog
 from grader.checks import networks as N
 
-from .conftest import ROOT, assert_passes, check_of, failed_checks, mutate, needs, solution_source
+from .conftest import (
+    ROOT,
+    check_of,
+    failed_checks,
+    mutate,
+    needs,
+    solution_source,
+    variant_test,
+)
 
 EX = "04_resnet"
 
@@ -532,16 +540,8 @@ TF_VARIANTS = {
 
 
 
-@needs("torch")
-@pytest.mark.parametrize("variant", TORCH_VARIANTS)
-def test_torch_correct_variant_passes(grade_source, variant):
-    assert_passes(grade_source(EX, "torch", TORCH_VARIANTS[variant]))
-
-
-@needs("tf")
-@pytest.mark.parametrize("variant", TF_VARIANTS)
-def test_tf_correct_variant_passes(grade_source, variant):
-    assert_passes(grade_source(EX, "tf", TF_VARIANTS[variant]))
+test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
+test_tf_correct_variant_passes = variant_test(EX, "tf", TF_VARIANTS)
 
 
 def test_closed_form_matches_torchvision_reference():

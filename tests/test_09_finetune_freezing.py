@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
-
-from .conftest import assert_caught, assert_passes, check_of, mutate, needs, solution_source
+from .conftest import (
+    assert_caught,
+    bug_test,
+    check_of,
+    mutate,
+    needs,
+    solution_source,
+    variant_test,
+)
 
 EX = "09_finetune_freezing"
 STATIC = ["api", "head", "frozen", "batchnorm", "optimizer", "unfreeze"]
@@ -142,20 +148,8 @@ TF_BN1_LEFT_TRAINABLE = TF_FUNCTIONAL_TRAINING_FALSE.replace(
 
 
 
-@needs("torch")
-@pytest.mark.parametrize("bug", TORCH_BUGS)
-def test_torch_bug_is_caught_by_the_right_check(grade_source, bug):
-    edits, check, phrase = TORCH_BUGS[bug]
-    source = mutate(solution_source(EX, "torch"), *edits)
-    assert_caught(grade_source(EX, "torch", source, only=STATIC), (check, phrase))
-
-
-@needs("tf")
-@pytest.mark.parametrize("bug", TF_BUGS)
-def test_tf_bug_is_caught_by_the_right_check(grade_source, bug):
-    edits, check, phrase = TF_BUGS[bug]
-    source = mutate(solution_source(EX, "tf"), *edits)
-    assert_caught(grade_source(EX, "tf", source, only=STATIC), (check, phrase))
+test_torch_bug_is_caught_by_the_right_check = bug_test(EX, "torch", TORCH_BUGS, only=STATIC)
+test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS, only=STATIC)
 
 
 @needs("tf")
@@ -337,18 +331,8 @@ TF_VARIANTS = {
 }
 
 
-@needs("torch")
-@pytest.mark.parametrize("variant", TORCH_VARIANTS)
-def test_torch_correct_variant_passes(grade_source, variant):
-    record = grade_source(EX, "torch", TORCH_VARIANTS[variant])
-    assert_passes(record)
-
-
-@needs("tf")
-@pytest.mark.parametrize("variant", TF_VARIANTS)
-def test_tf_correct_variant_passes(grade_source, variant):
-    record = grade_source(EX, "tf", TF_VARIANTS[variant])
-    assert_passes(record)
+test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
+test_tf_correct_variant_passes = variant_test(EX, "tf", TF_VARIANTS)
 
 
 @needs("tf")

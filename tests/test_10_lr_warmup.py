@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-
-from .conftest import assert_caught, assert_passes, check_of, mutate, needs, solution_source
+from .conftest import (
+    bug_test,
+    check_of,
+    mutate,
+    needs,
+    solution_source,
+    variant_test,
+)
 
 EX = "10_lr_warmup"
 TORCH_FAST = ["api", "key_values", "monotone", "boundary", "no_warmup", "curve", "scheduler"]
@@ -140,20 +145,8 @@ TF_BUGS = {
 }
 
 
-@needs("torch")
-@pytest.mark.parametrize("bug", TORCH_BUGS)
-def test_torch_bug_is_caught_by_the_right_check(grade_source, bug):
-    edits, check, phrase = TORCH_BUGS[bug]
-    record = grade_source(EX, "torch", mutate(solution_source(EX, "torch"), *edits), only=TORCH_FAST)
-    assert_caught(record, (check, phrase))
-
-
-@needs("tf")
-@pytest.mark.parametrize("bug", TF_BUGS)
-def test_tf_bug_is_caught_by_the_right_check(grade_source, bug):
-    edits, check, phrase = TF_BUGS[bug]
-    record = grade_source(EX, "tf", mutate(solution_source(EX, "tf"), *edits), only=TF_FAST)
-    assert_caught(record, (check, phrase))
+test_torch_bug_is_caught_by_the_right_check = bug_test(EX, "torch", TORCH_BUGS, only=TORCH_FAST)
+test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS, only=TF_FAST)
 
 
 @needs("torch")
@@ -285,15 +278,5 @@ TF_VARIANTS = {
 }
 
 
-@needs("torch")
-@pytest.mark.parametrize("variant", TORCH_VARIANTS)
-def test_torch_correct_variant_passes(grade_source, variant):
-    record = grade_source(EX, "torch", TORCH_VARIANTS[variant])
-    assert_passes(record)
-
-
-@needs("tf")
-@pytest.mark.parametrize("variant", TF_VARIANTS)
-def test_tf_correct_variant_passes(grade_source, variant):
-    record = grade_source(EX, "tf", TF_VARIANTS[variant])
-    assert_passes(record)
+test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
+test_tf_correct_variant_passes = variant_test(EX, "tf", TF_VARIANTS)

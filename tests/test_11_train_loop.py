@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import assert_caught, assert_passes, check_of, mutate, needs, solution_source
+from .conftest import assert_caught, check_of, mutate, needs, solution_source, variant_test
 
 EX = "11_train_loop"
 AUGMENT = ["api", "flip", "crop", "seeding"]
@@ -401,15 +401,5 @@ TF_VARIANTS = {
 }
 
 
-@needs("torch")
-@pytest.mark.parametrize("variant", TORCH_VARIANTS)
-def test_torch_correct_variant_passes(grade_source, variant):
-    record = grade_source(EX, "torch", TORCH_VARIANTS[variant])
-    assert_passes(record)
-
-
-@needs("tf")
-@pytest.mark.parametrize("variant", TF_VARIANTS)
-def test_tf_correct_variant_passes(grade_source, variant):
-    record = grade_source(EX, "tf", TF_VARIANTS[variant])
-    assert_passes(record)
+test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
+test_tf_correct_variant_passes = variant_test(EX, "tf", TF_VARIANTS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .conftest import assert_caught, assert_passes, mutate, needs, solution_source
+from .conftest import assert_passes, bug_test, needs
 
 EX = "12_batchnorm"
 # every check but the training run: a bug is caught long before it
@@ -313,20 +313,8 @@ class BatchNorm(layers.Layer):
 
 
 
-@needs("torch")
-@pytest.mark.parametrize("bug", TORCH_BUGS)
-def test_torch_bug_is_caught_by_the_right_check(grade_source, bug):
-    edits, check, phrase = TORCH_BUGS[bug]
-    record = grade_source(EX, "torch", mutate(solution_source(EX, "torch"), *edits), only=TORCH_FAST)
-    assert_caught(record, (check, phrase))
-
-
-@needs("tf")
-@pytest.mark.parametrize("bug", TF_BUGS)
-def test_tf_bug_is_caught_by_the_right_check(grade_source, bug):
-    edits, check, phrase = TF_BUGS[bug]
-    record = grade_source(EX, "tf", mutate(solution_source(EX, "tf"), *edits), only=TF_FAST)
-    assert_caught(record, (check, phrase))
+test_torch_bug_is_caught_by_the_right_check = bug_test(EX, "torch", TORCH_BUGS, only=TORCH_FAST)
+test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS, only=TF_FAST)
 
 
 @needs("torch")

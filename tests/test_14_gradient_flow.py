@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-
-from .conftest import assert_caught, assert_passes, check_of, mutate, needs, solution_source
+from .conftest import (
+    bug_test,
+    check_of,
+    mutate,
+    needs,
+    solution_source,
+    variant_test,
+)
 
 EX = "14_gradient_flow"
 FAST = ["api", "structure", "blocks", "norms", "side_effects", "ratio", "starvation"]
@@ -143,21 +148,9 @@ TF_BUGS = {
 }
 
 
-@needs("torch")
-@pytest.mark.parametrize("bug", TORCH_BUGS)
-def test_torch_bug_is_caught_by_the_right_check(grade_source, bug):
-    edits, check, phrase = TORCH_BUGS[bug]
-    record = grade_source(EX, "torch", mutate(solution_source(EX, "torch"), *edits), only=FAST)
-    assert_caught(record, (check, phrase))
-
-
-@needs("tf")
-@pytest.mark.parametrize("bug", TF_BUGS)
-def test_tf_bug_is_caught_by_the_right_check(grade_source, bug):
-    # only the named check (and the api gate): a 50-layer Keras model takes a second to build
-    edits, check, phrase = TF_BUGS[bug]
-    record = grade_source(EX, "tf", mutate(solution_source(EX, "tf"), *edits), only=["api", check])
-    assert_caught(record, (check, phrase))
+test_torch_bug_is_caught_by_the_right_check = bug_test(EX, "torch", TORCH_BUGS, only=FAST)
+# only the named check (and the api gate): a 50-layer Keras model takes a second to build
+test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS, only=lambda named: ["api", *named])
 
 
 @needs("torch")
@@ -382,17 +375,8 @@ TF_VARIANTS = {
 }
 
 
-@needs("torch")
-@pytest.mark.parametrize("variant", TORCH_VARIANTS)
-def test_torch_correct_variant_passes(grade_source, variant):
-    record = grade_source(EX, "torch", TORCH_VARIANTS[variant])
-    assert_passes(record)
-
-
-@needs("tf")
-@pytest.mark.parametrize("variant", TF_VARIANTS)
-def test_tf_correct_variant_passes(grade_source, variant):
-    # the training race (about 4 s in Keras) runs for the first variant only
-    only = None if variant == "functional_blocks_and_manual_softmax" else FAST
-    record = grade_source(EX, "tf", TF_VARIANTS[variant], only=only)
-    assert_passes(record)
+test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
+# the training race (about 4 s in Keras) runs for the first variant only
+test_tf_correct_variant_passes = variant_test(
+    EX, "tf", TF_VARIANTS,
+    only=lambda variant: None if variant == "functional_blocks_and_manual_softmax" else FAST)

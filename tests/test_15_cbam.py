@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-
-from .conftest import assert_caught, assert_passes, check_of, mutate, needs, solution_source
+from .conftest import (
+    bug_test,
+    check_of,
+    mutate,
+    needs,
+    solution_source,
+    variant_test,
+)
 
 EX = "15_cbam"
 
@@ -158,22 +163,8 @@ TF_BUGS = {
 
 
 
-@needs("torch")
-@pytest.mark.parametrize("bug", TORCH_BUGS)
-def test_torch_bug_is_caught_by_the_right_check(grade_source, bug):
-    edits, expected = TORCH_BUGS[bug]
-    source = mutate(solution_source(EX, "torch"), *edits)
-    record = grade_source(EX, "torch", source, only=[check for check, _ in expected])
-    assert_caught(record, *expected)
-
-
-@needs("tf")
-@pytest.mark.parametrize("bug", TF_BUGS)
-def test_tf_bug_is_caught_by_the_right_check(grade_source, bug):
-    edits, expected = TF_BUGS[bug]
-    source = mutate(solution_source(EX, "tf"), *edits)
-    record = grade_source(EX, "tf", source, only=[check for check, _ in expected])
-    assert_caught(record, *expected)
+test_torch_bug_is_caught_by_the_right_check = bug_test(EX, "torch", TORCH_BUGS)
+test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS)
 
 
 TORCH_VARIANTS = {
@@ -418,11 +409,7 @@ TF_VARIANTS = {
 }
 
 
-@needs("torch")
-@pytest.mark.parametrize("variant", TORCH_VARIANTS)
-def test_torch_correct_variant_passes(grade_source, variant):
-    record = grade_source(EX, "torch", TORCH_VARIANTS[variant])
-    assert_passes(record)
+test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
 
 
 # Keras is slow to grade: the first variant runs every check, the others every check but
@@ -437,12 +424,9 @@ TF_ALL_BUT_TRAINING = [
 ]
 
 
-@needs("tf")
-@pytest.mark.parametrize("variant", TF_VARIANTS)
-def test_tf_correct_variant_passes(grade_source, variant):
-    first = variant == next(iter(TF_VARIANTS))
-    record = grade_source(EX, "tf", TF_VARIANTS[variant], only=None if first else TF_ALL_BUT_TRAINING)
-    assert_passes(record)
+test_tf_correct_variant_passes = variant_test(
+    EX, "tf", TF_VARIANTS,
+    only=lambda variant: None if variant == next(iter(TF_VARIANTS)) else TF_ALL_BUT_TRAINING)
 
 
 @needs("torch")

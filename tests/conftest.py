@@ -75,6 +75,15 @@ def assert_passes(record: Record) -> None:
 
 Only = list[str] | Callable[..., list[str] | None] | None
 
+# The checks a named check needs to run after: the api gate, and for the gradients the
+# function check they compare against.
+_PREREQUISITES = {"function": ["api", "function"], "gradients": ["api", "function", "gradients"]}
+
+
+def with_prerequisites(named: list[str]) -> list[str]:
+    """`only=` for a block bug: its one named check, plus the checks that one needs."""
+    return _PREREQUISITES.get(named[0], ["api", named[0]])
+
 
 def bug_test(exercise: str, framework: str, bugs: dict, only: Only = None) -> Callable:
     """A test parametrized over `bugs`: each broken version of the reference solution fails in

@@ -9,15 +9,10 @@ from .conftest import (
     needs,
     solution_source,
     variant_test,
+    with_prerequisites,
 )
 
 EX = "02_projection_shortcut"
-# each bug is graded by the check that must name it, plus the checks that one needs
-ONLY = {"function": ["api", "function"], "gradients": ["api", "function", "gradients"]}
-
-
-def only(check: str) -> list[str]:
-    return ONLY.get(check, ["api", check])
 
 T_RULE = "if stride != 1 or in_channels != out_channels:"
 T_CONV1 = "self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)"
@@ -160,8 +155,8 @@ TF_BUGS = {
 
 
 test_torch_bug_is_caught_by_the_right_check = bug_test(
-    EX, "torch", TORCH_BUGS, only=lambda named: only(named[0]))
-test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS, only=lambda named: only(named[0]))
+    EX, "torch", TORCH_BUGS, only=with_prerequisites)
+test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS, only=with_prerequisites)
 
 
 @needs("torch")

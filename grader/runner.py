@@ -95,7 +95,7 @@ def run_check(
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("PYTHONFAULTHANDLER", "1")
     cmd = [
-        sys.executable, "-m", "grader.worker",
+        sys.executable, "-m", "resnet_kata.worker",
         "--exercise", ex.id, "--framework", framework,
         "--impl", str(impl), "--device", device,
     ]

@@ -1,6 +1,6 @@
 """Grade one learner file: import it, run the exercise's checks, emit events.
 
-Runs in its own process (`python -m grader.worker`, spawned by the runner),
+Runs in its own process (`python -m resnet_kata.worker`, spawned by the runner),
 or in-process through `grade()` for tests. Whatever the learner's code does,
 raise, exit or print, this module turns it into check results; only a crash
 of the process itself escapes it, and the runner reports that.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import importlib
 import importlib.util
 import json
 import os
@@ -24,47 +25,12 @@ from typing import Any
 
 from . import catalog, frameworks
 from .checks import Check, CheckFailed, Context
+from .checks.calls import describe_exception, exception_text, learner_frames
 from .record import ERROR, FAIL, PASS, SKIP, CheckResult, Record
 
 Emit = Callable[[dict[str, Any]], None]
 EVENT_FD_ENV = "RESNET_KATA_EVENT_FD"
 SEED = 0
-
-
-def learner_frames(exc: BaseException, impl: Path) -> str:
-    """The traceback reduced to the frames in the learner's own files."""
-    impl_dir = impl.resolve().parent
-    frames = []
-    for fr in traceback.extract_tb(exc.__traceback__):
-        path = Path(fr.filename).resolve() if fr.filename else None
-        if path and (path == impl.resolve() or path.parent == impl_dir):
-            where = f"  {path.name}, line {fr.lineno}, in {fr.name}"
-            frames.append(where + (f"\n    {fr.line.strip()}" if fr.line else ""))
-    return "\n".join(frames)
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# TensorFlow op errors: "{{function_node __wrapped__AddV2_device_/job:...}} <message> [Op:AddV2] name: "
-_TF_OP_PREFIX = re.compile(r"^\{\{function_node [^}]*\}\}\s*")
-_TF_OP_SUFFIX = re.compile(r"\s*\[Op:(\w+)\](?: name:.*)?$")
-
-
-def exception_text(exc: BaseException) -> str:
-    """The exception's own message, without Keras' call wrapper or colour codes."""
-    text = _ANSI.sub("", str(exc)).strip()
-    if text.startswith("Exception encountered when calling"):
-        # Keras: "Exception encountered when calling X.call().\n\n<original>\n\nArguments..."
-        parts = [p.strip() for p in text.split("\n\n")]
-        inner = [p for p in parts[1:] if not p.startswith("Arguments received")]
-        text = inner[0] if inner else parts[0]
-    text = _TF_OP_PREFIX.sub("", text)
-    return _TF_OP_SUFFIX.sub(lambda m: f" (in the TensorFlow op {m.group(1)})", text)
-
-
-def describe_exception(exc: BaseException, impl: Path) -> str:
-    head = f"{type(exc).__name__}: {exception_text(exc)}".rstrip(": ")
-    frames = learner_frames(exc, impl)
-    return f"{head}\n{frames}" if frames else head
 
 
 def describe_syntax_error(exc: SyntaxError) -> str:
@@ -92,12 +58,25 @@ def load_learner(impl: Path) -> ModuleType:
     return module
 
 
+def exercise_package(ex: catalog.Exercise) -> str:
+    """Make the exercise's folder importable as a package; return its name.
+
+    The folder's modules (`checks.py` and its siblings) import each other with
+    relative imports (`from .references import ...`). The package name is made
+    from the id, so it never collides with the learner's module or a stub.
+    """
+    name = "resnet_kata_exercise_" + re.sub(r"\W", "_", ex.id)
+    if name not in sys.modules:
+        package = ModuleType(name, f"The checks of {ex.id}.")
+        package.__path__ = [str(ex.dir)]
+        package.__package__ = name
+        package.__file__ = None
+        sys.modules[name] = package
+    return name
+
+
 def load_checks(ex: catalog.Exercise) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"kata_checks_{ex.id}", ex.checks_file)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(exercise_package(ex) + ".checks")
 
 
 def _run_one(check: Check, ctx: Context, impl: Path) -> CheckResult:
@@ -264,7 +243,7 @@ def _progress(emit: Emit, name: str) -> Callable[..., None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.worker")
+    parser = argparse.ArgumentParser(prog="python -m resnet_kata.worker")
     parser.add_argument("--exercise", required=True)
     parser.add_argument("--framework", required=True)
     parser.add_argument("--impl", required=True)

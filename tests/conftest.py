@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from grader import catalog, frameworks
-from grader.record import Record
-from grader.worker import grade
+from resnet_kata import catalog, frameworks
+from resnet_kata.record import Record
+from resnet_kata.worker import grade
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,5 +116,89 @@ def variant_test(exercise: str, framework: str, variants: dict[str, str], only: 
     def test(grade_source, variant):
         checks = only(variant) if callable(only) else only
         assert_passes(grade_source(exercise, framework, variants[variant], only=checks))
+
+    return test
+
+
+# -- one shape for every exercise's cases --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bug:
+    """A broken version of the reference solution: it must fail in each named check with a
+    message holding the phrase that names the mistake."""
+
+    name: str
+    framework: str
+    edits: tuple[tuple[str, str], ...]
+    expect: tuple[tuple[str, str], ...]  # (check, phrase)
+    only: tuple[str, ...] | None = None  # the checks to run; None: just the named ones
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A correct implementation written differently from the reference: it must pass."""
+
+    name: str
+    framework: str
+    source: str
+    only: tuple[str, ...] | None = None  # the checks to run; None: all of them
+
+
+def bugs(framework: str, table: dict, only: Only = None) -> list[Bug]:
+    """`Bug`s from a table mapping a name to `(edits, check, phrase)` or
+    `(edits, [(check, phrase), ...])`; `only` as in `bug_test`."""
+    out = []
+    for name, (edits, *rest) in table.items():
+        expected = rest[0] if len(rest) == 1 else [tuple(rest)]
+        named = [check for check, _ in expected]
+        checks = only(named) if callable(only) else (named if only is None else only)
+        out.append(Bug(name, framework, tuple(map(tuple, edits)), tuple(map(tuple, expected)),
+                       tuple(checks) if checks is not None else None))
+    return out
+
+
+def variants(framework: str, table: dict[str, str], only: Only = None) -> list[Variant]:
+    """`Variant`s from a table mapping a name to a source; `only`: checks, or a function of the name."""
+    out = []
+    for name, source in table.items():
+        checks = only(name) if callable(only) else only
+        out.append(Variant(name, framework, source, tuple(checks) if checks is not None else None))
+    return out
+
+
+def run_case(grade_source: Callable[..., Record], exercise: str, case: Bug | Variant) -> None:
+    """Grade one case and assert its verdict."""
+    only = list(case.only) if case.only is not None else None
+    if isinstance(case, Bug):
+        named = [check for check, _ in case.expect]
+        source = mutate(solution_source(exercise, case.framework), *case.edits)
+        record = grade_source(exercise, case.framework, source, only=only or named)
+        assert_caught(record, *case.expect)
+    else:
+        assert_passes(grade_source(exercise, case.framework, case.source, only=only))
+
+
+def case_test(exercise: str, items: Iterable[Bug | Variant], slow: Iterable[str] = ()) -> Callable:
+    """The one parametrized test of an exercise's cases. Each case is marked with its framework
+    (`-m torch`, `-m tf`), skipped when that framework is missing, and marked `slow` when its
+    name is in `slow`. Assign the result to `test_cases` in the test module."""
+    slow = set(slow)
+    params = []
+    for case in items:
+        kind = "bug" if isinstance(case, Bug) else "variant"
+        marks = [needs(case.framework)]
+        if case.framework in ("torch", "tf"):
+            marks.append(getattr(pytest.mark, case.framework))
+        if case.name in slow or f"{case.framework}-{case.name}" in slow:
+            marks.append(pytest.mark.slow)
+        params.append(pytest.param(case, id=f"{case.framework}-{kind}-{case.name}", marks=marks))
+    names = [p.id for p in params]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    assert not dupes, f"{exercise}: cases named twice: {dupes}"
+
+    @pytest.mark.parametrize("case", params)
+    def test(grade_source, case):
+        run_case(grade_source, exercise, case)
 
     return test

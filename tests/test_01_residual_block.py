@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from .conftest import (
-    bug_test,
+    bugs,
+    case_test,
     check_of,
     mutate,
     needs,
     solution_source,
-    variant_test,
+    variants,
 )
 
 EX = "01_residual_block"
@@ -89,8 +90,6 @@ TF_BUGS = {
 }
 
 
-test_torch_bug_is_caught_by_the_right_check = bug_test(EX, "torch", TORCH_BUGS, only=FAST)
-test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS, only=FAST)
 
 
 TORCH_VARIANTS = {
@@ -158,8 +157,10 @@ TF_VARIANTS = {
 }
 
 
-test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
-test_tf_correct_variant_passes = variant_test(EX, "tf", TF_VARIANTS)
+test_cases = case_test(EX, [
+    *bugs("torch", TORCH_BUGS, only=FAST), *bugs("tf", TF_BUGS, only=FAST),
+    *variants("torch", TORCH_VARIANTS), *variants("tf", TF_VARIANTS),
+])
 
 
 @needs("torch")

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from grader import catalog
-from grader.checks import networks as N
+from resnet_kata import catalog
+from resnet_kata.checks import networks as N
 
 from .conftest import (
     ROOT,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader import data as D
-from grader.checks import networks as N
+from resnet_kata import data as D
+from resnet_kata.checks import networks as N
 
 from .conftest import (
     bug_test,

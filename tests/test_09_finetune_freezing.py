@@ -341,8 +341,8 @@ def test_the_two_backbones_compute_the_same_function():
     import numpy as np
     import torch
 
-    from grader.catalog import resolve
-    from grader.checks.finetune import _load_module, target_task
+    from resnet_kata.catalog import resolve
+    from resnet_kata.checks.finetune import _load_module, target_task
 
     folder = resolve(EX).dir
     torch_net = _load_module(folder / "backbone_torch.py").pretrained().eval()

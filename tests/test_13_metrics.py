@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from grader import catalog, cli
+from resnet_kata import catalog, cli
 
 from .conftest import check_of, failed_checks, mutate, solution_source
 

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from grader import catalog
+from resnet_kata import catalog
 
 from .conftest import check_of, failed_checks, mutate, needs, solution_source
 

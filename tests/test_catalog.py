@@ -10,8 +10,8 @@ import ast
 
 import pytest
 
-from grader import catalog
-from grader.runner import run_check
+from resnet_kata import catalog
+from resnet_kata.runner import run_check
 
 from .conftest import ROOT, needs
 

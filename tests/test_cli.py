@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import catalog, cli, frameworks
+from resnet_kata import catalog, cli, frameworks
 
 from .conftest import needs
 

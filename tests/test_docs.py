@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import catalog
+from resnet_kata import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import catalog
-from grader.runner import run_check
+from resnet_kata import catalog
+from resnet_kata.runner import run_check
 
 from .conftest import needs, solution_source
 
@@ -152,7 +152,7 @@ def test_a_correct_file_passes_through_the_runner(tmp_path):
 
 @pytest.mark.parametrize("status", ["fail", "error"])
 def test_record_exit_codes(status):
-    from grader.record import CheckResult, Record
+    from resnet_kata.record import CheckResult, Record
 
     r = Record("x", "torch", checks=[CheckResult("a", "a", status)]).finish()
     assert r.status == "fail" and r.exit_code == 1
@@ -181,7 +181,7 @@ def test_a_thread_left_running_does_not_hold_the_verdict(tmp_path):
 
 
 def test_framework_start_up_lines_are_not_shown_as_the_learners_output():
-    from grader.runner import strip_framework_noise
+    from resnet_kata.runner import strip_framework_noise
 
     printed = (
         "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
@@ -198,7 +198,7 @@ def test_framework_start_up_lines_are_not_shown_as_the_learners_output():
 
 
 def test_tensorflow_op_errors_lose_their_internal_prefix():
-    from grader.worker import exception_text
+    from resnet_kata.worker import exception_text
 
     raw = ("{{function_node __wrapped__AddV2_device_/job:localhost/replica:0/task:0/device:CPU:0}} "
            "Incompatible shapes: [2,8,8,32] vs. [2,8,8,16] [Op:AddV2] name: ")

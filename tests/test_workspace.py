@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from grader import catalog
-from grader import workspace as ws
+from resnet_kata import catalog
+from resnet_kata import workspace as ws
 
 EX = catalog.resolve("01_residual_block")
 

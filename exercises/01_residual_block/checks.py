@@ -1,7 +1,7 @@
 """Checks for 01_residual_block: BasicBlock(channels), stride 1, identity shortcut."""
 
-from grader.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
-from grader.checks.spec import BN, Conv
+from resnet_kata.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
+from resnet_kata.checks.spec import BN, Conv
 
 
 def layers(channels: int) -> dict:

@@ -1,14 +1,14 @@
 """Checks for 02_projection_shortcut: BasicBlock(in_channels, out_channels, stride=1)."""
 
-from grader.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
-from grader.checks.residual import (
+from resnet_kata.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
+from resnet_kata.checks.residual import (
     SHORTCUT_LIKELY,
     add_mistakes,
     insert_rule,
     projection_rule,
     shortcut,
 )
-from grader.checks.spec import BN, Conv, Seq
+from resnet_kata.checks.spec import BN, Conv, Seq
 
 
 def _stride(case: Case) -> int:

@@ -1,7 +1,7 @@
 """Checks for 03_bottleneck: Bottleneck(in_channels, width, stride=1), expansion 4, stride on conv2."""
 
-from grader.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
-from grader.checks.residual import (
+from resnet_kata.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
+from resnet_kata.checks.residual import (
     SHORTCUT_LIKELY,
     add_mistakes,
     expansion_check,
@@ -9,7 +9,7 @@ from grader.checks.residual import (
     projection_rule,
     shortcut,
 )
-from grader.checks.spec import BN, Conv, Seq
+from resnet_kata.checks.spec import BN, Conv, Seq
 
 EXPANSION = 4
 

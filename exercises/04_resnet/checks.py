@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from grader import data as D
-from grader.checks.networks import Build, NetSpec, NetTrain, net_checks
+from resnet_kata import data as D
+from resnet_kata.checks.networks import Build, NetSpec, NetTrain, net_checks
 
 DEFAULTS = {"num_classes": 1000, "in_channels": 3, "width": 64}
 SIGNATURE = "resnet18(num_classes=1000, in_channels=3, width=64) (and resnet34, resnet50)"

@@ -1,7 +1,7 @@
 """Checks for 05_resnet1d_audio: ResNet1D, a ResNet-18-style network over time."""
 
-from grader import data as D
-from grader.checks.networks import Build, NetSpec, NetTrain, net_checks
+from resnet_kata import data as D
+from resnet_kata.checks.networks import Build, NetSpec, NetTrain, net_checks
 
 DEFAULTS = {"in_channels": 1, "num_classes": 10, "layers": (2, 2, 2, 2), "width": 32}
 ONE_INTEGER = (

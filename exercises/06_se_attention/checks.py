@@ -1,8 +1,8 @@
 """Checks for 06_se_attention: SEBlock(channels, reduction=16) and SEBasicBlock."""
 
-from grader.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
-from grader.checks.probes import SE_WRONG_FLOWS, GateCases, se_checks, se_gate, se_scale
-from grader.checks.residual import (
+from resnet_kata.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
+from resnet_kata.checks.probes import SE_WRONG_FLOWS, GateCases, se_checks, se_gate, se_scale
+from resnet_kata.checks.residual import (
     BASIC_RULE,
     SHORTCUT_LIKELY,
     BranchModule,
@@ -11,7 +11,7 @@ from grader.checks.residual import (
     projection_rule,
     shortcut,
 )
-from grader.checks.spec import Dense
+from resnet_kata.checks.spec import Dense
 
 
 def hidden(channels: int, reduction: int = 16) -> int:

@@ -2,9 +2,9 @@
 
 from dataclasses import replace
 
-from grader.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
-from grader.checks.probes import activation_check, channelwise_check, formula_check, relu6
-from grader.checks.spec import BN, Conv
+from resnet_kata.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
+from resnet_kata.checks.probes import activation_check, channelwise_check, formula_check, relu6
+from resnet_kata.checks.spec import BN, Conv
 
 
 def layers(in_channels: int, out_channels: int, stride: int = 1) -> dict:

@@ -1,6 +1,6 @@
 """Checks for 08_gradient_clipping: clipping by global norm (and by value) from scratch."""
 
-from grader.checks.optim import Explode, clipping_checks
+from resnet_kata.checks.optim import Explode, clipping_checks
 
 # A 6-layer linear net on inputs scaled by 10: plain SGD at 0.1 overflows within
 # ten steps; clipped to norm 1, every step moves the weights by at most 0.1.

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from grader.checks.finetune import FinetuneSpec, finetune_checks
+from resnet_kata.checks.finetune import FinetuneSpec, finetune_checks
 
 SPEC = FinetuneSpec(folder=Path(__file__).resolve().parent)
 

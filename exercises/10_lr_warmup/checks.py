@@ -1,6 +1,6 @@
 """Checks for 10_lr_warmup: linear warmup then cosine decay, and an optimizer that uses it."""
 
-from grader.checks.optim import Schedule, ScheduleSpec, schedule_checks
+from resnet_kata.checks.optim import Schedule, ScheduleSpec, schedule_checks
 
 SPEC = ScheduleSpec(
     main=Schedule(total=100, warmup=10, base=0.1, min_lr=0.001),

@@ -1,6 +1,6 @@
 """Checks for 11_train_loop: augmentation, early stopping, best-weights restore."""
 
-from grader.checks.loops import LoopSpec, loop_checks
+from resnet_kata.checks.loops import LoopSpec, loop_checks
 
 SPEC = LoopSpec()
 

@@ -1,6 +1,6 @@
 """Checks for 12_batchnorm: BatchNorm from scratch, against the framework's own layer."""
 
-from grader.checks.norm import FitSpec, batchnorm_checks
+from resnet_kata.checks.norm import FitSpec, batchnorm_checks
 
 # 12x12 stripe/blob images, 4 classes: a two-conv net with the learner's BN after each
 # conv gets well over 85% in a few seconds when train and inference modes are right.

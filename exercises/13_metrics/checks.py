@@ -1,6 +1,6 @@
 """Checks for 13_metrics: confusion matrix, accuracy, precision/recall/F1, top-k (numpy only)."""
 
-from grader.checks.metrics import Scale, metrics_checks
+from resnet_kata.checks.metrics import Scale, metrics_checks
 
 # The speed bar: one call on 100,000 labels and 1,000 classes in under a second. A
 # vectorised count takes milliseconds; a Python loop over the samples about 0.1 s.

@@ -1,6 +1,6 @@
 """Checks for 14_gradient_flow: gradient norms of a deep plain MLP vs a residual one."""
 
-from grader.checks.flow import FlowSpec, flow_checks
+from resnet_kata.checks.flow import FlowSpec, flow_checks
 
 # Measured with the reference (both frameworks, seeds 0 and 1): at depth 50 the plain
 # net's last/first weight-gradient norm is about 1e11, the residual net's about 0.4.

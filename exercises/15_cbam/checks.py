@@ -1,7 +1,7 @@
 """Checks for 15_cbam: ChannelAttention, SpatialAttention, CBAM and CBAMBasicBlock."""
 
-from grader.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
-from grader.checks.cbam import (
+from resnet_kata.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
+from resnet_kata.checks.cbam import (
     CA_WRONG_FLOWS,
     CBAM_WRONG_FLOWS,
     SA_BIAS,
@@ -15,8 +15,8 @@ from grader.checks.cbam import (
     sa_scale,
     spatial_checks,
 )
-from grader.checks.probes import GateCases
-from grader.checks.residual import (
+from resnet_kata.checks.probes import GateCases
+from resnet_kata.checks.residual import (
     BASIC_RULE,
     SHORTCUT_LIKELY,
     BranchModule,
@@ -25,7 +25,7 @@ from grader.checks.residual import (
     projection_rule,
     shortcut,
 )
-from grader.checks.spec import Conv, Dense
+from resnet_kata.checks.spec import Conv, Dense
 
 
 def hidden(channels: int, reduction: int = 16) -> int:

@@ -1,9 +1,9 @@
 """Checks for 16_spot_the_bug: four repaired answers per framework, one check each."""
 
-from grader.checks import Check
-from grader.checks import spot as S
-from grader.checks.blocks import BlockSpec, Case
-from grader.checks.spec import BN, Conv, Seq
+from resnet_kata.checks import Check
+from resnet_kata.checks import spot as S
+from resnet_kata.checks.blocks import BlockSpec, Case
+from resnet_kata.checks.spec import BN, Conv, Seq
 
 # -- residual blocks: torch item 1 (the skip adds) and tf item 1 (a shortcut at every stride)
 

@@ -37,7 +37,7 @@ class LayerInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_MODULES = {"torch": "grader.adapters.torch_adapter", "tf": "grader.adapters.tf_adapter"}
+_MODULES = {"torch": "resnet_kata.adapters.torch_adapter", "tf": "resnet_kata.adapters.tf_adapter"}
 
 
 def get_adapter(framework: str, device: str = "auto") -> Any:

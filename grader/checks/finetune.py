@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import data as D
 from . import Check, Context, close, fail
-from .training import _curve
+from .training import curve as _curve
 
 
 def source_task(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

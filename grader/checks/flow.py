@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from . import Check, Context, fail
-from .optim import call, invoke
-from .training import _curve, sparkline
+from .calls import call, invoke
+from .training import curve as _curve
+from .training import sparkline
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import data as D
 from . import Check, CheckFailed, Context, fail, fmt_shape
-from .training import _curve
+from .training import curve as _curve
 
 COUNTS = ("train", "train_border", "eval", "eval_border")
 

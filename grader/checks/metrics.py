@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import Check, Context, fail, fmt_shape
-from .optim import call, invoke
+from .calls import call, invoke
 
 FORBIDDEN = ("sklearn", "torch", "tensorflow", "keras", "scipy")
 SIGNATURES = {

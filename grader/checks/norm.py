@@ -21,7 +21,7 @@ import numpy as np
 
 from ..data import patterns, split
 from . import Check, CheckFailed, Context, close, fail, fmt_shape, max_rel_diff
-from .optim import invoke, watch_library
+from .calls import invoke, watch_library
 from .training import train_and_score
 
 AXES = (0, 2, 3)  # canonical batch, height, width: everything but the channels

@@ -13,118 +13,26 @@ never loads TensorFlow and the reverse.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import inspect
 import math
-import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from . import Check, Context, fail, fmt_shape
+from .calls import call, invoke, require, watch_library  # noqa: F401
+from .calls import library_message as _library_message
+from .calls import where as _where
 
 Grads = list  # of np.ndarray, or None where a parameter has no gradient
 INF = float("inf")
 
 
-# -- calling the learner's code -------------------------------------------------
-
-
-def _where(exc: BaseException, module: ModuleType) -> str:
-    """The last line of the learner's file in the traceback, if any."""
-    path = Path(getattr(module, "__file__", "") or "").resolve()
-    found = [
-        fr for fr in traceback.extract_tb(exc.__traceback__)
-        if fr.filename and Path(fr.filename).resolve() == path
-    ]
-    if not found:
-        return ""
-    fr = found[-1]
-    return f" (your file, line {fr.lineno}: `{(fr.line or '').strip()}`)"
-
-
-def invoke(ctx: Context, label: str, fn: Callable[..., Any], *args: Any, case: str,
-           advice: str = "", **kwargs: Any) -> Any:
-    """Call the learner's code; an exception becomes a failure that names the input.
-
-    NotImplementedError passes through: the worker reports an untouched TODO itself.
-    """
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the learner's code may raise anything
-        fail(
-            f"`{label}` raised {type(exc).__name__}: {exc}{_where(exc, ctx.module)} {case}."
-            + (f" {advice}" if advice else "")
-        )
-
-
-def call(ctx: Context, name: str, *args: Any, case: str, advice: str = "", **kwargs: Any) -> Any:
-    """Call the learner's top-level function `name` (see `invoke`)."""
-    return invoke(ctx, name, ctx.get(name, "function"), *args, case=case, advice=advice, **kwargs)
-
-
 def _require(ctx: Context, name: str, what: str,
              example: tuple[str, tuple[Any, ...], dict[str, Any]]) -> Callable[..., Any]:
     """A callable the learner must define that accepts the documented call."""
-    fn = ctx.get(name, what)
-    if not callable(fn):
-        fail(f"`{name}` must be a {what}; it is a {type(fn).__name__}.")
-    with contextlib.suppress(TypeError, ValueError):  # builtins may have no signature
-        sig = inspect.signature(fn)
-        try:
-            sig.bind(*example[1], **example[2])
-        except TypeError as exc:
-            fail(f"`{name}{sig}` cannot be called as `{example[0]}`: {exc}.")
-    return fn
-
-
-@contextlib.contextmanager
-def watch_library(library: dict[str, Any], modules: Sequence[ModuleType]) -> Iterator[list[str]]:
-    """Swap library functions for recorders that still call through; yield the calls.
-
-    `library` maps the public name ("torch.nn.utils.clip_grad_norm_") to the function.
-    Every attribute of `modules` holding one of those objects is swapped: the
-    public modules, the module that defines them (so a library function reached
-    some other way still calls a watched helper) and the learner's own module
-    (which may have bound the name with `from ... import`).
-    """
-    calls: list[str] = []
-    names = {id(fn): public for public, fn in library.items()}
-
-    def recorder(fn: Any, public: str) -> Any:
-        @functools.wraps(fn)
-        def watched(*args: Any, **kwargs: Any) -> Any:
-            calls.append(public)
-            return fn(*args, **kwargs)
-
-        return watched
-
-    swapped: list[tuple[ModuleType, str, Any]] = []
-    try:
-        for module in modules:
-            for attr, value in list(vars(module).items()):
-                if id(value) in names and callable(value):
-                    setattr(module, attr, recorder(value, names[id(value)]))
-                    swapped.append((module, attr, value))
-        yield calls
-    finally:
-        for module, attr, value in reversed(swapped):
-            setattr(module, attr, value)
-
-
-def _library_message(fn: str, calls: list[str], advice: str) -> str:
-    seen = list(dict.fromkeys(calls))
-    return (
-        f"Your `{fn}` calls {', '.join(f'`{c}`' for c in seen)}. This exercise asks you to "
-        f"write it yourself (the grader compares you with that very function). {advice}"
-    )
+    return require(ctx, name, what, example[0], example[1], example[2])
 
 
 def _finite(values: list[float]) -> list[float | None]:

@@ -27,7 +27,7 @@ def sparkline(values: list[float], width: int = 40) -> str:
     return "".join(SPARK[min(len(SPARK) - 1, int((v - lo) / span * len(SPARK)))] for v in vals)
 
 
-def _curve(losses: list[float], points: int = 60) -> list[float]:
+def curve(losses: list[float], points: int = 60) -> list[float]:
     if len(losses) <= points:
         return [round(v, 5) for v in losses]
     idx = np.linspace(0, len(losses) - 1, points).round().astype(int)
@@ -75,7 +75,7 @@ def train_and_score(
     seconds = time.perf_counter() - start
     chance = 1.0 / len(np.unique(ytr))
     ctx.details.update(
-        loss_curve=_curve(losses),
+        loss_curve=curve(losses),
         accuracy=round(acc, 4),
         target=target,
         steps=steps,

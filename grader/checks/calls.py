@@ -1,0 +1,149 @@
+"""Calling the learner's code from a check, and saying what went wrong in it.
+
+The one place that turns an exception raised by learner code into a sentence:
+the worker uses it for the whole file, checks use it for each call they make.
+Nothing here imports a framework.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import re
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from . import Context, fail
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# TensorFlow op errors: "{{function_node __wrapped__AddV2_device_/job:...}} <message> [Op:AddV2] name: "
+_TF_OP_PREFIX = re.compile(r"^\{\{function_node [^}]*\}\}\s*")
+_TF_OP_SUFFIX = re.compile(r"\s*\[Op:(\w+)\](?: name:.*)?$")
+
+
+def exception_text(exc: BaseException) -> str:
+    """The exception's own message, without Keras' call wrapper or colour codes."""
+    text = _ANSI.sub("", str(exc)).strip()
+    if text.startswith("Exception encountered when calling"):
+        # Keras: "Exception encountered when calling X.call().\n\n<original>\n\nArguments..."
+        parts = [p.strip() for p in text.split("\n\n")]
+        inner = [p for p in parts[1:] if not p.startswith("Arguments received")]
+        text = inner[0] if inner else parts[0]
+    text = _TF_OP_PREFIX.sub("", text)
+    return _TF_OP_SUFFIX.sub(lambda m: f" (in the TensorFlow op {m.group(1)})", text)
+
+
+def learner_frames(exc: BaseException, impl: Path) -> str:
+    """The traceback reduced to the frames in the learner's own files (its folder)."""
+    impl = impl.resolve()
+    frames = []
+    for fr in traceback.extract_tb(exc.__traceback__):
+        path = Path(fr.filename).resolve() if fr.filename else None
+        if path and (path == impl or path.parent == impl.parent):
+            where = f"  {path.name}, line {fr.lineno}, in {fr.name}"
+            frames.append(where + (f"\n    {fr.line.strip()}" if fr.line else ""))
+    return "\n".join(frames)
+
+
+def describe_exception(exc: BaseException, impl: Path) -> str:
+    """`Type: message` and the learner's frames under it."""
+    head = f"{type(exc).__name__}: {exception_text(exc)}".rstrip(": ")
+    frames = learner_frames(exc, impl)
+    return f"{head}\n{frames}" if frames else head
+
+
+def where(exc: BaseException, module: ModuleType) -> str:
+    """` (your file, line N: `code`)` for the last line of the learner's file in the traceback."""
+    path = Path(getattr(module, "__file__", "") or "").resolve()
+    found = [
+        fr for fr in traceback.extract_tb(exc.__traceback__)
+        if fr.filename and Path(fr.filename).resolve() == path
+    ]
+    if not found:
+        return ""
+    fr = found[-1]
+    return f" (your file, line {fr.lineno}: `{(fr.line or '').strip()}`)"
+
+
+def invoke(ctx: Context, label: str, fn: Callable[..., Any], *args: Any, case: str,
+           advice: str = "", **kwargs: Any) -> Any:
+    """Call the learner's code; an exception becomes a failure that names the input.
+
+    NotImplementedError passes through: the worker reports an untouched TODO itself.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the learner's code may raise anything
+        fail(
+            f"`{label}` raised {type(exc).__name__}: {exception_text(exc)}{where(exc, ctx.module)} "
+            f"{case}." + (f" {advice}" if advice else "")
+        )
+
+
+def call(ctx: Context, name: str, *args: Any, case: str, advice: str = "", **kwargs: Any) -> Any:
+    """Call the learner's top-level function `name` (see `invoke`)."""
+    return invoke(ctx, name, ctx.get(name, "function"), *args, case=case, advice=advice, **kwargs)
+
+
+def require(ctx: Context, name: str, what: str, example: str,
+            args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None) -> Callable[..., Any]:
+    """A callable the learner must define that accepts the documented call `example`."""
+    fn = ctx.get(name, what)
+    if not callable(fn):
+        fail(f"`{name}` must be a {what}; it is a {type(fn).__name__}.")
+    with contextlib.suppress(TypeError, ValueError):  # builtins may have no signature
+        sig = inspect.signature(fn)
+        try:
+            sig.bind(*args, **dict(kwargs or {}))
+        except TypeError as exc:
+            fail(f"`{name}{sig}` cannot be called as `{example}`: {exc}.")
+    return fn
+
+
+@contextlib.contextmanager
+def watch_library(library: Mapping[str, Any], modules: Sequence[ModuleType]) -> Iterator[list[str]]:
+    """Swap library functions for recorders that still call through; yield the calls.
+
+    `library` maps the public name ("torch.nn.utils.clip_grad_norm_") to the function.
+    Every attribute of `modules` holding one of those objects is swapped: the
+    public modules, the module that defines them (so a library function reached
+    some other way still calls a watched helper) and the learner's own module
+    (which may have bound the name with `from ... import`).
+    """
+    calls: list[str] = []
+    names = {id(fn): public for public, fn in library.items()}
+
+    def recorder(fn: Any, public: str) -> Any:
+        @functools.wraps(fn)
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            calls.append(public)
+            return fn(*args, **kwargs)
+
+        return watched
+
+    swapped: list[tuple[ModuleType, str, Any]] = []
+    try:
+        for module in modules:
+            for attr, value in list(vars(module).items()):
+                if id(value) in names and callable(value):
+                    setattr(module, attr, recorder(value, names[id(value)]))
+                    swapped.append((module, attr, value))
+        yield calls
+    finally:
+        for module, attr, value in reversed(swapped):
+            setattr(module, attr, value)
+
+
+def library_message(fn: str, calls: Sequence[str], advice: str = "") -> str:
+    """The failure for a function the learner was asked to write but delegated to the library."""
+    seen = list(dict.fromkeys(calls))
+    return (
+        f"Your `{fn}` calls {', '.join(f'`{c}`' for c in seen)}. This exercise asks you to "
+        f"write it yourself (the grader compares you with that very function). {advice}"
+    ).rstrip()

@@ -1,6 +1,8 @@
 """The catalogue: one `kata.toml` per exercise folder, read into `Exercise` records.
 
-Adding an exercise is adding a folder under `exercises/`; nothing here changes.
+Adding an exercise is adding a folder under `exercises/`, or in a pack: a folder of
+exercise folders named by `RESNET_KATA_PATH` (os.pathsep-separated) or `--exercises DIR`.
+Nothing here changes for a new one.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class Exercise:
     summary: str
     dir: Path
     followups: tuple[str, ...] = field(default_factory=tuple)
+    # files of the folder beyond the manifest, statement, stubs and checks.py
+    support: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def number(self) -> str:
@@ -69,11 +73,23 @@ class Exercise:
     def stub(self, framework: str) -> Path:
         return self.dir / self.files[framework]
 
+    @property
+    def solutions_dir(self) -> Path:
+        """`solution/` inside the folder (a pack's exercise), else the kit's `solutions/<id>/`."""
+        inside = self.dir / "solution"
+        return inside if inside.is_dir() else self.dir.parent.parent / "solutions" / self.id
+
     def solution(self, framework: str) -> Path:
-        return self.dir.parent.parent / "solutions" / self.id / self.files[framework]
+        return self.solutions_dir / self.files[framework]
 
     def doc_path(self) -> Path:
-        return self.dir.parent.parent / "docs" / self.doc
+        """The docs page: beside the manifest (a pack's exercise), else the kit's `docs/`."""
+        inside = self.dir / self.doc
+        return inside if inside.is_file() else self.dir.parent.parent / "docs" / self.doc
+
+    def declared_files(self) -> set[str]:
+        """Every file the manifest accounts for."""
+        return {"kata.toml", "README.md", "checks.py", *self.files.values(), *self.support}
 
 
 def kit_root() -> Path:
@@ -86,6 +102,11 @@ def kit_root() -> Path:
             "(pip install -e .) or point RESNET_KATA_HOME at the repository."
         )
     return root
+
+
+def load_folder(folder: Path) -> Exercise:
+    """One exercise folder's manifest, validated."""
+    return _load(Path(folder).resolve())
 
 
 def _load(folder: Path) -> Exercise:
@@ -109,6 +130,7 @@ def _load(folder: Path) -> Exercise:
             doc=str(data.get("doc", f"{folder.name}.md")),
             summary=str(data.get("summary", "")),
             followups=tuple(data.get("followups", ())),
+            support=tuple(data.get("support", ())),
             dir=folder,
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -138,18 +160,50 @@ def validate(ex: Exercise) -> list[str]:
     return problems
 
 
-@lru_cache(maxsize=4)
-def _load_all(root: Path) -> tuple[Exercise, ...]:
-    folders = sorted(p for p in (root / "exercises").iterdir() if (p / "kata.toml").is_file())
-    return tuple(sorted((_load(p) for p in folders), key=lambda e: (e.order, e.id)))
+PATH_ENV = "RESNET_KATA_PATH"
+_extra: list[Path] = []
+
+
+def add_path(folder: str | Path) -> None:
+    """Add a pack (a folder of exercise folders, or one exercise folder) for this process."""
+    _extra.append(Path(folder).expanduser().resolve())
+
+
+def search_path(root: Path | None = None) -> tuple[Path, ...]:
+    """Where exercises are looked for: the kit's exercises/, RESNET_KATA_PATH, then --exercises."""
+    env = [Path(p).expanduser().resolve() for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
+    return tuple(dict.fromkeys([(root or kit_root()) / "exercises", *env, *_extra]))
+
+
+def _folders(place: Path) -> list[Path]:
+    if (place / "kata.toml").is_file():
+        return [place]
+    if not place.is_dir():
+        raise CatalogError(f"exercise folder {place} does not exist (from {PATH_ENV} or --exercises)")
+    return sorted(p for p in place.iterdir() if (p / "kata.toml").is_file())
+
+
+@lru_cache(maxsize=8)
+def _load_all(places: tuple[Path, ...]) -> tuple[Exercise, ...]:
+    found: dict[str, Exercise] = {}
+    for place in places:
+        for folder in _folders(place):
+            ex = _load(folder)
+            if ex.id in found:
+                raise CatalogError(
+                    f"exercise id {ex.id} is defined twice: in {found[ex.id].dir} and in {folder}. "
+                    "Rename one of the folders (ids must be unique across the kit and its packs)."
+                )
+            found[ex.id] = ex
+    return tuple(sorted(found.values(), key=lambda e: (e.order, e.id)))
 
 
 def exercises(root: Path | None = None) -> tuple[Exercise, ...]:
-    return _load_all(root or kit_root())
+    return _load_all(search_path(root))
 
 
 def resolve(name: str, root: Path | None = None) -> Exercise:
-    """Find an exercise by id (`03_bottleneck`), number (`03`, `3`) or slug (`bottleneck`)."""
+    """Find an exercise by id (`NN_slug`), number (`NN`, or without its leading zero) or slug."""
     items = exercises(root)
     key = name.strip().lower().replace("-", "_")
     for ex in items:

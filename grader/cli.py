@@ -18,10 +18,11 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from . import catalog, frameworks, report, runner
+from . import catalog, devcheck, frameworks, report, runner
 from . import workspace as ws
 from .catalog import CatalogError, Exercise, UnknownExercise
 
@@ -32,7 +33,7 @@ class UsageError(Exception):
     """Printed as one clear line; exit code 2."""
 
 
-def _console(args: argparse.Namespace) -> Console:
+def _console() -> Console:
     return Console(stderr=False, highlight=False, soft_wrap=False)
 
 
@@ -132,7 +133,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for ex, st in rows:
         table.add_row(ex.id, ex.title, ex.difficulty,
                       *(f"[{colours[st[f]]}]{st[f]}[/]" for f in columns))
-    _console(args).print(table)
+    _console().print(table)
     return OK
 
 
@@ -142,7 +143,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     fw = _framework(ex, args.framework, None)
     path, created = space.start(ex, fw)
     space.set_current(ex.id, fw)
-    con = _console(args)
+    con = _console()
     con.print(Markdown(ex.statement.read_text(encoding="utf-8")))
     con.rule()
     if created:
@@ -169,7 +170,7 @@ def _run_check(args: argparse.Namespace, space: ws.Workspace, ex: Exercise, fw: 
                              f"resnet-kata start {ex.id} --framework {fw}")
     _require_framework(fw)
     only = [c for c in (args.only or "").split(",") if c] or None
-    con = _console(args)
+    con = _console()
     if args.json:
         record = runner.run_check(ex, fw, impl, args.device, args.timeout, only)
         print(report.to_json(record))
@@ -177,7 +178,7 @@ def _run_check(args: argparse.Namespace, space: ws.Workspace, ex: Exercise, fw: 
         with report.LiveView(con) as live:
             record = runner.run_check(ex, fw, impl, args.device, args.timeout, only, live)
         report.render(record, con, frameworks.LABELS.get(fw, fw))
-    if not args.impl and record.error_kind not in ("internal", "missing_framework", "device"):
+    if not args.impl and not record.error_kind.is_kit:
         space.record_result(ex.id, fw, record.status == "pass" and not only)
     return record.exit_code
 
@@ -196,7 +197,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     path = Path(args.impl).resolve() if args.impl else space.file(ex, fw)
     if not path.exists():
         raise UsageError(f"No file to watch at {path}: resnet-kata start {ex.id} --framework {fw}")
-    con = _console(args)
+    con = _console()
     last = None
     try:
         while True:
@@ -219,7 +220,7 @@ def cmd_hint(args: argparse.Namespace) -> int:
     space = _workspace(args)
     ex = _current(space, args.exercise)
     level = space.hint_level(ex.id)
-    con = _console(args)
+    con = _console()
     if level >= len(ex.hints):
         con.print(f"All {len(ex.hints)} hints for {ex.id} are shown below; next step: "
                   f"resnet-kata docs {ex.id}")
@@ -235,7 +236,7 @@ def cmd_solution(args: argparse.Namespace) -> int:
     space = _workspace(args)
     ex = _resolve(args.exercise)
     fw = _framework(ex, args.framework, space)
-    con = _console(args)
+    con = _console()
     if not space.passed(ex.id, fw):
         if not args.give_up:
             con.print(f"The solution of {ex.id} opens after you pass it in {fw}. "
@@ -260,7 +261,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
     ex = _resolve(args.exercise)
     fw = _framework(ex, args.framework, space)
     target = space.file(ex, fw)
-    con = _console(args)
+    con = _console()
     if target.exists() and not args.yes:
         if not sys.stdin.isatty():
             raise UsageError("reset replaces your file with the stub; confirm with --yes.")
@@ -286,7 +287,7 @@ def cmd_progress(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({fw: {"passed": p, "total": t} for fw, (p, t) in per_fw.items()}))
         return OK
-    con = _console(args)
+    con = _console()
     for fw, (p, t) in per_fw.items():
         bar = "█" * p + "░" * (t - p)
         con.print(f"{frameworks.LABELS[fw]:<18} {bar} {p}/{t}")
@@ -310,7 +311,7 @@ def _title(path: Path) -> str:
 
 def cmd_docs(args: argparse.Namespace) -> int:
     pages = _doc_pages()
-    con = _console(args)
+    con = _console()
     if not args.name:
         table = Table(title="resnet-kata docs (resnet-kata docs NAME)")
         table.add_column("name", no_wrap=True, min_width=max(map(len, pages)))
@@ -339,7 +340,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    con = _console(args)
+    con = _console()
     table = Table(title="resnet-kata doctor", show_header=False)
     table.add_column()
     table.add_column()
@@ -372,6 +373,33 @@ def _probe_cuda() -> str:
         return "probe timed out"
 
 
+def cmd_dev_check(args: argparse.Namespace) -> int:
+    items = devcheck.exercises_in(Path(d) for d in args.dirs)
+    if not items:
+        raise UsageError("no exercise folders (with a kata.toml) found there")
+    con = _console()
+
+    def show(f: devcheck.Finding) -> None:
+        if args.json:
+            return
+        mark = "[green]ok[/]  " if f.ok else "[red]FAIL[/]"
+        con.print(f"{mark} {f.exercise}")
+        for line in f.problems:
+            con.print(f"       [red]-[/] {escape(line)}")
+        for line in f.notes:
+            con.print(f"       [dim]{escape(line)}[/]")
+
+    findings = devcheck.run(items, jobs=args.jobs or None, on_done=show)
+    bad = [f for f in findings if not f.ok]
+    if args.json:
+        print(json.dumps([{"exercise": f.exercise, "ok": f.ok, "problems": f.problems,
+                           "notes": f.notes} for f in findings], indent=2))
+    else:
+        con.print(f"{len(findings) - len(bad)}/{len(findings)} exercises sound"
+                  + (f"; to fix: {', '.join(f.exercise for f in bad)}" if bad else ""))
+    return FAILED if bad else OK
+
+
 # -- parser ----------------------------------------------------------------------
 
 
@@ -382,13 +410,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--workspace", help=f"your exercise files and state (default "
                         f"<kit>/workspace, or ${ws.ENV})")
+    parser.add_argument("--exercises", action="append", default=[], metavar="DIR",
+                        help=f"also use the exercise folders in DIR (a pack; repeatable; "
+                        f"or ${catalog.PATH_ENV}, {os.pathsep}-separated)")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
     def verb(name: str, help_: str, fn, exercise: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(fn=fn)
         if exercise == "required":
-            p.add_argument("exercise", help="id (03_bottleneck), number (03) or slug (bottleneck)")
+            p.add_argument("exercise", help="id (NN_slug), number (NN) or slug")
         elif exercise == "optional":
             p.add_argument("exercise", nargs="?", help="default: the current exercise")
         return p
@@ -435,6 +466,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
 
     verb("doctor", "Python, frameworks, CUDA and workspace: what the kit sees.", cmd_doctor)
+
+    dev = sub.add_parser("dev", help="For maintainers and pack authors.",
+                         description="For maintainers and pack authors.")
+    dev_sub = dev.add_subparsers(dest="dev_verb", metavar="DEV_VERB")
+    p = dev_sub.add_parser(
+        "check", help="Check exercises: manifests, declared files, failing stubs, passing solutions.",
+        description="Every manifest valid, every file of a folder declared, every untouched stub "
+        "failing with messages, every solution passing. Exit 0 when all are sound, else 1.")
+    p.set_defaults(fn=cmd_dev_check)
+    p.add_argument("dirs", nargs="*", metavar="DIR",
+                   help="a pack or one exercise folder (default: the whole catalogue)")
+    p.add_argument("--jobs", "-j", type=int, default=0, help="gradings at once (default: the CPUs)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    dev.set_defaults(fn=lambda args: (dev.print_help(), USAGE)[1])
     return parser
 
 
@@ -445,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return USAGE
     try:
+        for folder in args.exercises:
+            catalog.add_path(folder)
         return args.fn(args)
     except UsageError as exc:
         _err(str(exc))

@@ -17,19 +17,19 @@ from rich.table import Table
 from rich.text import Text
 
 from .checks.training import sparkline
-from .record import ERROR, FAIL, PASS, SKIP, Record
+from .record import ERROR, FAIL, PASS, SKIP, CheckResult, ErrorKind, Event, Record
 
 ICONS = {PASS: "[green]✓[/]", FAIL: "[red]✗[/]", ERROR: "[red]![/]", SKIP: "[dim]-[/]"}
 VERDICT = {PASS: "[bold green]PASS[/]", FAIL: "[bold red]FAIL[/]", ERROR: "[bold red]ERROR[/]"}
 ERROR_TITLES = {
-    "syntax": "Your file has a syntax error",
-    "import": "Your file raised an exception while being imported",
-    "exit": "The grading process was ended early",
-    "crash": "The grading process crashed",
-    "timeout": "Time limit reached",
-    "missing_framework": "Framework not installed",
-    "device": "Device not available",
-    "internal": "Internal error of the grader",
+    ErrorKind.SYNTAX: "Your file has a syntax error",
+    ErrorKind.IMPORT: "Your file raised an exception while being imported",
+    ErrorKind.EXIT: "The grading process was ended early",
+    ErrorKind.CRASH: "The grading process crashed",
+    ErrorKind.TIMEOUT: "Time limit reached",
+    ErrorKind.MISSING_FRAMEWORK: "Framework not installed",
+    ErrorKind.DEVICE: "Device not available",
+    ErrorKind.INTERNAL: "Internal error of the grader",
 }
 
 
@@ -37,15 +37,15 @@ def to_json(record: Record) -> str:
     return json.dumps(record.to_dict(), indent=2)
 
 
-def _training_line(details: dict[str, Any]) -> Text | None:
-    curve = details.get("loss_curve")
+def _training_line(check: CheckResult) -> Text | None:
+    curve, details = check.loss_curve, check.details
     if not curve:
         return None
     line = Text("    loss ", style="dim")
     line.append(sparkline(curve), style="cyan")
     line.append(f"  {curve[0]:.3f} → {curve[-1]:.3f}", style="dim")
-    if "accuracy" in details:
-        line.append(f"  accuracy {details['accuracy']:.1%}", style="dim")
+    if check.accuracy is not None:
+        line.append(f"  accuracy {check.accuracy:.1%}", style="dim")
     if details.get("device"):
         line.append(f"  on {details['device']}", style="dim")
     return line
@@ -63,7 +63,7 @@ def render(record: Record, console: Console, label: str = "") -> None:
     for c in record.checks:
         style = "dim" if c.status == SKIP else ""
         table.add_row(ICONS.get(c.status, "?"), c.name, Text(c.message, style=style))
-        line = _training_line(c.details)
+        line = _training_line(c)
         if line is not None:
             table.add_row("", "", line)
     if record.checks:
@@ -118,10 +118,10 @@ class LiveView:
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
-        if kind == "start":
+        if kind == Event.START:
             self.progress.update(self.task, description=event.get("title", event["check"]),
                                  total=None, completed=0, info="")
-        elif kind == "progress":
+        elif kind == Event.PROGRESS:
             info = f"step {event['step']}/{event['total']}"
             if "loss" in event:
                 info += f"  loss {event['loss']:.4f}"

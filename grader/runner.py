@@ -21,9 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .catalog import Exercise, kit_root
-from .record import ERROR, CheckResult, Record
-from .worker import EVENT_FD_ENV
+from .catalog import Exercise
+from .record import ERROR, EVENT_FD_ENV, CheckResult, ErrorKind, Event, Record
 
 OnEvent = Callable[[dict[str, Any]], None]
 OUTPUT_TAIL = 4000
@@ -89,14 +88,11 @@ def run_check(
     read_fd, write_fd = os.pipe()
     env = dict(os.environ)
     env[EVENT_FD_ENV] = str(write_fd)
-    env["PYTHONPATH"] = os.pathsep.join([str(kit_root()), env.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep
-    )
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("PYTHONFAULTHANDLER", "1")
     cmd = [
         sys.executable, "-m", "resnet_kata.worker",
-        "--exercise", ex.id, "--framework", framework,
+        "--exercise", ex.id, "--exercise-dir", str(ex.dir), "--framework", framework,
         "--impl", str(impl), "--device", device,
     ]
     if only:
@@ -136,14 +132,14 @@ def run_check(
                     except ValueError:
                         continue
                     kind = event.get("event")
-                    if kind == "start":
+                    if kind == Event.START:
                         current = event.get("check", "")
-                    elif kind == "check":
-                        checks.append(CheckResult(**event["result"]))
-                    elif kind == "record":
+                    elif kind == Event.CHECK:
+                        checks.append(CheckResult.from_dict(event["result"]))
+                    elif kind == Event.RECORD:
                         record = Record.from_dict(event["record"])
                         done = True
-                    elif kind == "internal":
+                    elif kind == Event.INTERNAL:
                         internal = event.get("message", "")
                     on_event(event)
         if timed_out:
@@ -154,36 +150,34 @@ def run_check(
             except subprocess.TimeoutExpired:
                 _kill(proc)  # the record is in; whatever still runs is the learner's
         output = _tail(log)
-    seconds = round(time.perf_counter() - started, 3)
+    seconds = time.perf_counter() - started
     if record is not None:
-        record.output = output if record.status != "pass" else ""
-        record.seconds = seconds
-        return record
-    record = Record(ex.id, framework, impl=str(impl), checks=checks, seconds=seconds,
-                    output=output, doc=ex.doc, followups=list(ex.followups))
+        return record.finish(seconds=seconds, output=output)
+    record = Record(ex.id, framework, impl=str(impl), checks=checks, output=output,
+                    doc=ex.doc, followups=list(ex.followups))
     during = f" during the `{current}` check" if current else ""
     code = proc.returncode
     if timed_out:
-        record.error_kind = "timeout"
+        record.error_kind = ErrorKind.TIMEOUT
         record.message = (
             f"Timed out after {timeout:g} s{during}. Look for an infinite loop, or work that "
             "grows with every call (a training loop inside forward, a huge tensor)."
         )
     elif internal:
-        record.error_kind = "internal"
+        record.error_kind = ErrorKind.INTERNAL
         record.message = "The grader itself failed (a bug of the kit, not of your code):\n" + internal
     elif code is not None and code < 0:
-        record.error_kind = "crash"
+        record.error_kind = ErrorKind.CRASH
         record.message = (
             f"The grading process crashed with {_signal_name(-code)}{during}. The output "
             "below shows where (a native crash inside your code or a library it called)."
         )
     else:
-        record.error_kind = "exit"
+        record.error_kind = ErrorKind.EXIT
         record.message = (
             f"The grading process ended with exit code {code}{during} before the checks "
             "finished. Does your code call os._exit() or exit the interpreter another way?"
         )
     if record.checks and current and current not in {c.name for c in record.checks}:
         record.checks.append(CheckResult(current, current, ERROR, record.message))
-    return record.finish()
+    return record.finish(seconds=seconds, output=output)

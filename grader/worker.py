@@ -19,6 +19,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,10 +27,9 @@ from typing import Any
 from . import catalog, frameworks
 from .checks import Check, CheckFailed, Context
 from .checks.calls import describe_exception, exception_text, learner_frames
-from .record import ERROR, FAIL, PASS, SKIP, CheckResult, Record
+from .record import ERROR, EVENT_FD_ENV, FAIL, PASS, SKIP, CheckResult, ErrorKind, Event, Record
 
 Emit = Callable[[dict[str, Any]], None]
-EVENT_FD_ENV = "RESNET_KATA_EVENT_FD"
 SEED = 0
 
 
@@ -117,9 +117,13 @@ def _run_one(check: Check, ctx: Context, impl: Path) -> CheckResult:
                 f"This check could not run on your object: {type(exc).__name__}: {exc}{at}. "
                 "It usually means a layer or attribute does not behave as the statement says."
             )
+    details = _jsonable(ctx.details)
+    curve = details.pop("loss_curve", None) or []
+    accuracy = details.pop("accuracy", None)
     return CheckResult(
         check.name, check.title, status, message, round(time.perf_counter() - start, 3),
-        _jsonable(ctx.details),
+        details, loss_curve=[float(v) for v in curve],
+        accuracy=float(accuracy) if accuracy is not None else None,
     )
 
 
@@ -132,7 +136,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def grade(
-    exercise: str,
+    exercise: str | catalog.Exercise,
     framework: str,
     impl: str | Path,
     device: str = "auto",
@@ -142,23 +146,22 @@ def grade(
     """Grade `impl` against `exercise` in this process and return the record."""
     emit = emit or (lambda event: None)
     started = time.perf_counter()
-    ex = catalog.resolve(exercise)
+    ex = exercise if isinstance(exercise, catalog.Exercise) else catalog.resolve(exercise)
     impl = Path(impl).resolve()
     record = Record(ex.id, framework, impl=str(impl), doc=ex.doc, followups=list(ex.followups))
 
     def finish() -> Record:
-        record.seconds = round(time.perf_counter() - started, 3)
         record.loaded = [m for m in ("torch", "tensorflow", "keras") if m in sys.modules]
-        record.finish()
-        emit({"event": "record", "record": record.to_dict()})
+        record.finish(seconds=time.perf_counter() - started)
+        emit({"event": Event.RECORD, "record": record.to_dict()})
         return record
 
     if framework not in ex.frameworks:
-        record.error_kind = "internal"
+        record.error_kind = ErrorKind.INTERNAL
         record.message = f"{ex.id} has no {framework} version (it has: {', '.join(ex.frameworks)})."
         return finish()
     if framework != "numpy" and not frameworks.is_installed(framework):
-        record.error_kind = "missing_framework"
+        record.error_kind = ErrorKind.MISSING_FRAMEWORK
         record.message = (
             f"{frameworks.LABELS[framework]} is not installed. Install it with:\n"
             f"  {frameworks.install_command(framework)}"
@@ -167,11 +170,11 @@ def grade(
     try:  # a syntax error is reported before paying for the framework's import
         compile(impl.read_bytes(), str(impl), "exec")
     except SyntaxError as exc:
-        record.error_kind = "syntax"
+        record.error_kind = ErrorKind.SYNTAX
         record.message = "Your file does not parse.\n" + describe_syntax_error(exc)
         return finish()
     except (OSError, ValueError) as exc:
-        record.error_kind = "import"
+        record.error_kind = ErrorKind.IMPORT
         record.message = f"Your file could not be read: {exc}"
         return finish()
     adapter = None
@@ -181,27 +184,27 @@ def grade(
         try:
             adapter = get_adapter(framework, device)
         except DeviceUnavailable as exc:
-            record.error_kind = "device"
+            record.error_kind = ErrorKind.DEVICE
             record.message = str(exc)
             return finish()
         record.device = adapter.device_name
         adapter.reset(SEED)
-    emit({"event": "begin", "exercise": ex.id, "framework": framework, "device": record.device})
+    emit({"event": Event.BEGIN, "exercise": ex.id, "framework": framework, "device": record.device})
     try:
         module = load_learner(impl)
     except SyntaxError as exc:
-        record.error_kind = "syntax"
+        record.error_kind = ErrorKind.SYNTAX
         record.message = "Your file does not parse.\n" + describe_syntax_error(exc)
         return finish()
     except SystemExit as exc:
-        record.error_kind = "exit"
+        record.error_kind = ErrorKind.EXIT
         record.message = (
             f"Your file called sys.exit({exc.code!r}) while being imported; keep top-level "
             "code to definitions (put experiments under `if __name__ == \"__main__\":`)."
         )
         return finish()
     except BaseException as exc:  # noqa: BLE001
-        record.error_kind = "import"
+        record.error_kind = ErrorKind.IMPORT
         record.message = "Importing your file raised " + describe_exception(exc, impl)
         return finish()
 
@@ -218,14 +221,14 @@ def grade(
             result = CheckResult(check.name, check.title, SKIP,
                                  f"Skipped: `{why}` must pass first.")
         else:
-            emit({"event": "start", "check": check.name, "title": check.title})
+            emit({"event": Event.START, "check": check.name, "title": check.title})
             ctx.progress = _progress(emit, check.name)
             result = _run_one(check, ctx, impl)
         outcome[check.name] = result.status
         if check.gate and result.status != PASS:
             gate_failed = check.name
         record.checks.append(result)
-        emit({"event": "check", "result": result.__dict__})
+        emit({"event": Event.CHECK, "result": asdict(result)})
     return finish()
 
 
@@ -237,13 +240,14 @@ def _progress(emit: Emit, name: str) -> Callable[..., None]:
         if step < total and now - last[0] < 0.1:
             return
         last[0] = now
-        emit({"event": "progress", "check": name, "step": step, "total": total, **info})
+        emit({"event": Event.PROGRESS, "check": name, "step": step, "total": total, **info})
 
     return progress
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resnet_kata.worker")
+    parser.add_argument("--exercise-dir", default="", help="the exercise folder (else: look it up)")
     parser.add_argument("--exercise", required=True)
     parser.add_argument("--framework", required=True)
     parser.add_argument("--impl", required=True)
@@ -260,9 +264,10 @@ def main(argv: list[str] | None = None) -> int:
 
     only = [s for s in args.only.split(",") if s] or None
     try:
-        record = grade(args.exercise, args.framework, args.impl, args.device, only, emit)
+        exercise = catalog.load_folder(Path(args.exercise_dir)) if args.exercise_dir else args.exercise
+        record = grade(exercise, args.framework, args.impl, args.device, only, emit)
     except BaseException:  # noqa: BLE001 - a bug of the kit: say so, do not blame the learner
-        emit({"event": "internal", "message": traceback.format_exc()})
+        emit({"event": Event.INTERNAL, "message": traceback.format_exc()})
         return 2
     return record.exit_code
 

@@ -5,8 +5,8 @@ Layout (default root: `<kit>/workspace`, else `--workspace` or
 
     workspace/
       state.json                      current exercise, passes, hint levels
-      01_residual_block/residual_block_torch.py
-      .backups/01_residual_block/residual_block_torch.py.20261123-101500
+      NN_slug/<stub file>.py
+      .backups/NN_slug/<stub file>.py.20261123-101500
 
 Nothing a learner wrote is ever deleted: `start` refuses to overwrite and
 `reset` moves the old file to `.backups/` first. The state file is replaced
@@ -168,8 +168,6 @@ class Workspace:
         entries = [per_ex.get(framework, {})] if framework else list(per_ex.values())
         return any(isinstance(e, dict) and "passed" in e for e in entries)
 
-    def started(self, ex_id: str, framework: str) -> bool:
-        return "started" in self.state["exercises"].get(ex_id, {}).get(framework, {})
 
     def hint_level(self, ex_id: str) -> int:
         return int(self.state["exercises"].get(ex_id, {}).get("hint_level", 0))

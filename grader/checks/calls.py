@@ -42,8 +42,10 @@ def learner_frames(exc: BaseException, impl: Path) -> str:
     impl = impl.resolve()
     frames = []
     for fr in traceback.extract_tb(exc.__traceback__):
-        path = Path(fr.filename).resolve() if fr.filename else None
-        if path and (path == impl or path.parent == impl.parent):
+        if not fr.filename or fr.filename.startswith("<"):  # <frozen ...>, <string>
+            continue
+        path = Path(fr.filename).resolve()
+        if path == impl or path.parent == impl.parent:
             where = f"  {path.name}, line {fr.lineno}, in {fr.name}"
             frames.append(where + (f"\n    {fr.line.strip()}" if fr.line else ""))
     return "\n".join(frames)

@@ -47,6 +47,7 @@ class Adapter:
             tf.config.set_visible_devices([], "GPU")
             gpus = []
         self.device_name = "gpu" if gpus else "cpu"
+        self.device = "/GPU:0" if gpus else "/CPU:0"
 
     # -- global state --------------------------------------------------------
     def reset(self, seed: int = 0) -> None:

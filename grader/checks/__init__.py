@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..adapters import FrameworkAdapter
 
 
 class CheckFailed(Exception):
@@ -41,7 +44,7 @@ class Check:
 @dataclass
 class Context:
     framework: str
-    A: Any  # the framework adapter
+    A: FrameworkAdapter | None  # the framework adapter (None for a numpy exercise)
     module: ModuleType
     exercise: str
     progress: Callable[..., None] = lambda *a, **k: None

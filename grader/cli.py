@@ -11,6 +11,7 @@ import argparse
 import difflib
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -38,14 +39,15 @@ def _console() -> Console:
 
 
 def _err(msg: str) -> None:
-    Console(stderr=True, highlight=False).print(f"[red]error:[/] {msg}")
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {msg}")
 
 
 def _workspace(args: argparse.Namespace) -> ws.Workspace:
     space = ws.Workspace(ws.locate(args.workspace))
+    space.check_usable()
     space.state  # noqa: B018 - read now so a warning about a corrupt file shows first
     for w in space.warnings:
-        Console(stderr=True, highlight=False).print(f"[yellow]warning:[/] {w}")
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[yellow]warning:[/] {w}")
     return space
 
 
@@ -158,16 +160,42 @@ def cmd_start(args: argparse.Namespace) -> int:
     return OK
 
 
+MAX_SOURCE_BYTES = 5_000_000  # a learner's file is kilobytes; anything this large is a mistake
+
+
+def gradable_file(path: Path, what: str) -> Path:
+    """`path` if it is a readable regular file of sane size, else a one-line UsageError."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path}: no such file.") from None
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: cannot be read ({exc.strerror or exc}).") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{what} {path} is a folder; name the Python file inside it.")
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"{what} {path} exists but is not a regular file (a device, a pipe?); "
+                         "name a Python file.")
+    if info.st_size > MAX_SOURCE_BYTES:
+        raise UsageError(f"{what} {path} is {info.st_size / 1e6:.0f} MB; a solution is a few "
+                         "kilobytes of Python. Is it the right file?")
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: cannot be read ({exc.strerror or exc}).") from None
+    return path
+
+
 def _run_check(args: argparse.Namespace, space: ws.Workspace, ex: Exercise, fw: str) -> int:
     if args.impl:
-        impl = Path(args.impl).expanduser().resolve()
-        if not impl.is_file():
-            raise UsageError(f"--impl {args.impl}: no such file.")
+        impl = gradable_file(Path(args.impl).expanduser().resolve(), "--impl")
     else:
         impl = space.file(ex, fw)
         if not impl.exists():
             raise UsageError(f"You have not started {ex.id} in {fw} yet: "
                              f"resnet-kata start {ex.id} --framework {fw}")
+        gradable_file(impl, "your file")
     _require_framework(fw)
     only = [c for c in (args.only or "").split(",") if c] or None
     con = _console()
@@ -219,15 +247,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def cmd_hint(args: argparse.Namespace) -> int:
     space = _workspace(args)
     ex = _current(space, args.exercise)
-    level = space.hint_level(ex.id)
     con = _console()
-    if level >= len(ex.hints):
+    if space.hint_level(ex.id) >= len(ex.hints):
         con.print(f"All {len(ex.hints)} hints for {ex.id} are shown below; next step: "
                   f"resnet-kata docs {ex.id}")
-        level = len(ex.hints) - 1
+        level = len(ex.hints)
     else:
-        space.set_hint_level(ex.id, level + 1)
-    for i in range(level + 1):
+        level = space.next_hint_level(ex.id, len(ex.hints))
+    for i in range(level):
         con.print(f"[bold]Hint {i + 1}/{len(ex.hints)}:[/] {ex.hints[i]}")
     return OK
 
@@ -403,8 +430,16 @@ def cmd_dev_check(args: argparse.Namespace) -> int:
 # -- parser ----------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error printed as one line (and exit code 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        _err(f"{message} (see `{self.prog} --help`)")
+        raise SystemExit(USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="resnet-kata",
         description="ResNet interview katas: implement, check, read the questions.",
     )
@@ -497,7 +532,10 @@ def main(argv: list[str] | None = None) -> int:
         _err(str(exc))
         return USAGE
     except CatalogError as exc:
-        _err(f"the kit's catalogue is broken: {exc}")
+        _err(f"an exercise folder is broken: {exc}")
+        return USAGE
+    except ws.WorkspaceError as exc:
+        _err(str(exc))
         return USAGE
     except KeyboardInterrupt:
         return FAILED

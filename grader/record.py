@@ -50,6 +50,7 @@ class ErrorKind(_Text):
     INTERNAL = "internal"        # a bug of the kit
     MISSING_FRAMEWORK = "missing_framework"
     DEVICE = "device"            # --device cuda without CUDA
+    TAMPERED = "tampered"        # the event channel carried lines the grader did not write
 
     @property
     def is_kit(self) -> bool:
@@ -69,13 +70,18 @@ class Event(_Text):
     INTERNAL = "internal"
 
 
-# The environment variable naming the worker's event pipe (a file descriptor).
-EVENT_FD_ENV = "RESNET_KATA_EVENT_FD"
+# The worker's command-line flags for its two pipes: the events it writes, and the
+# per-run token it reads before importing the learner's file. Every event carries the
+# token; the runner drops any line without it (nothing names the pipes in the
+# environment the learner's code sees).
+EVENTS_FLAG = "--events"
+TOKEN_FLAG = "--token-from"
 
 
-def event(kind: Event, **payload: Any) -> str:
-    """One event as a line of JSON."""
-    return json.dumps({"event": str(kind), **payload}) + "\n"
+def encode_event(event: dict[str, Any], token: str) -> str:
+    """One event as a line of JSON, with the run's token; the leading newline ends any
+    partial line another writer left in the pipe."""
+    return "\n" + json.dumps({**event, "token": token}) + "\n"
 
 
 @dataclass

@@ -1,16 +1,22 @@
 """Run the worker in a child process with a wall-clock limit and collect its record.
 
 The child reports through a pipe of its own (JSON lines), so whatever the
-learner prints cannot be mistaken for a result. If the child hangs, exits
-early or crashes, the record is completed here: never a pass, always a
-sentence saying what happened.
+learner prints cannot be mistaken for a result; each event carries a per-run
+token the child read before it imported the learner's file, and the events must
+come in order, so a line the learner's code writes into that pipe is never taken
+for one. If the child hangs, exits early or crashes, the record is completed
+here: never a pass, always a sentence saying what happened. When the verdict is
+in, the child's whole process group ends: nothing the learner started lives on.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hmac
 import json
 import os
 import re
+import secrets
 import select
 import signal
 import subprocess
@@ -22,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Exercise
-from .record import ERROR, EVENT_FD_ENV, CheckResult, ErrorKind, Event, Record
+from .record import ERROR, EVENTS_FLAG, SKIP, TOKEN_FLAG, CheckResult, ErrorKind, Event, Record
 
 OnEvent = Callable[[dict[str, Any]], None]
 OUTPUT_TAIL = 4000
@@ -65,12 +71,70 @@ def _tail(path: Path) -> str:
     return ("…" + text[-OUTPUT_TAIL:]) if cut else text
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _end_group(proc: subprocess.Popen) -> None:
+    """End the worker and everything it started (its process group); reap the worker."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
     proc.wait()
+
+
+class _Stream:
+    """The worker's events, as the runner accepts them: with this run's token, and in order
+    (each check's start before its end, the record's checks the very ones reported)."""
+
+    def __init__(self, token: str, on_event: OnEvent):
+        self.token = token
+        self.on_event = on_event
+        self.record: Record | None = None
+        self.checks: list[CheckResult] = []
+        self.current = ""
+        self.internal = ""
+        self.forged = 0
+        self.disorder = ""
+
+    def feed(self, line: bytes) -> None:
+        if not line.strip():
+            return
+        try:
+            event = json.loads(line)
+        except ValueError:
+            self.forged += 1
+            return
+        if not isinstance(event, dict) or not hmac.compare_digest(str(event.pop("token", "")), self.token):
+            self.forged += 1
+            return
+        kind = event.get("event")
+        try:
+            self._accept(kind, event)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.disorder = self.disorder or f"a malformed {kind!r} event ({exc})"
+        self.on_event(event)
+
+    def _accept(self, kind: Any, event: dict[str, Any]) -> None:
+        if self.record is not None:
+            self.disorder = self.disorder or f"a {kind!r} event after the record"
+        elif kind == Event.START:
+            if self.current:
+                self.disorder = self.disorder or f"check {event['check']!r} started inside {self.current!r}"
+            self.current = event["check"]
+        elif kind == Event.CHECK:
+            result = CheckResult.from_dict(event["result"])
+            if result.status != SKIP and result.name != self.current:
+                self.disorder = self.disorder or f"check {result.name!r} ended without starting"
+            self.current = ""
+            self.checks.append(result)
+        elif kind == Event.RECORD:
+            record = Record.from_dict(event["record"])
+            sent = [(c.name, c.status) for c in record.checks]
+            seen = [(c.name, c.status) for c in self.checks]
+            if self.current or sent != seen:
+                self.disorder = self.disorder or "the record's checks differ from the checks that ran"
+            self.record = record
+        elif kind == Event.INTERNAL:
+            self.internal = event.get("message", "")
 
 
 def run_check(
@@ -83,43 +147,47 @@ def run_check(
     on_event: OnEvent | None = None,
 ) -> Record:
     """Grade `impl` in a child process; the record is complete whatever the child did."""
-    on_event = on_event or (lambda e: None)
+    stream = _Stream(secrets.token_hex(16), on_event or (lambda e: None))
     timeout = float(timeout or ex.time_budget)
     read_fd, write_fd = os.pipe()
+    token_r, token_w = os.pipe()
     env = dict(os.environ)
-    env[EVENT_FD_ENV] = str(write_fd)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("PYTHONFAULTHANDLER", "1")
     cmd = [
         sys.executable, "-m", "resnet_kata.worker",
         "--exercise", ex.id, "--exercise-dir", str(ex.dir), "--framework", framework,
         "--impl", str(impl), "--device", device,
+        EVENTS_FLAG, str(write_fd), TOKEN_FLAG, str(token_r),
     ]
     if only:
         cmd += ["--only", ",".join(only)]
-    record: Record | None = None
-    checks: list[CheckResult] = []
-    current = ""
-    internal = ""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="resnet-kata-") as tmp:
         log = Path(tmp) / "output.txt"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                pass_fds=(write_fd,), start_new_session=True, cwd=str(impl.parent),
-            )
-        os.close(write_fd)
+        try:
+            with open(log, "wb") as out:
+                proc = subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                    pass_fds=(write_fd, token_r), start_new_session=True, cwd=str(impl.parent),
+                )
+        finally:
+            os.close(write_fd)
+            os.close(token_r)
+        with os.fdopen(token_w, "wb") as pipe:
+            pipe.write(stream.token.encode("ascii") + b"\n")
         buf = b""
-        timed_out = done = False
+        timed_out = False
         with os.fdopen(read_fd, "rb", buffering=0) as pipe:
-            while not done:
+            while stream.record is None:
                 left = started + timeout - time.perf_counter()
                 if left <= 0:
                     timed_out = True
                     break
                 ready, _, _ = select.select([pipe], [], [], min(left, 0.5))
                 if not ready:
+                    if proc.poll() is not None and not select.select([pipe], [], [], 0)[0]:
+                        break  # the worker is gone; a child of the learner's may hold the pipe
                     continue
                 chunk = pipe.read(65536)
                 if not chunk:
@@ -127,57 +195,55 @@ def run_check(
                 buf += chunk
                 *lines, buf = buf.split(b"\n")
                 for line in lines:
-                    try:
-                        event = json.loads(line)
-                    except ValueError:
-                        continue
-                    kind = event.get("event")
-                    if kind == Event.START:
-                        current = event.get("check", "")
-                    elif kind == Event.CHECK:
-                        checks.append(CheckResult.from_dict(event["result"]))
-                    elif kind == Event.RECORD:
-                        record = Record.from_dict(event["record"])
-                        done = True
-                    elif kind == Event.INTERNAL:
-                        internal = event.get("message", "")
-                    on_event(event)
-        if timed_out:
-            _kill(proc)
-        else:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                _kill(proc)  # the record is in; whatever still runs is the learner's
+                    stream.feed(line)
+        if not timed_out:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)  # the worker leaves at once after its record
+        _end_group(proc)  # whatever is left (the learner's children too) ends with the verdict
         output = _tail(log)
-    seconds = time.perf_counter() - started
-    if record is not None:
-        return record.finish(seconds=seconds, output=output)
-    record = Record(ex.id, framework, impl=str(impl), checks=checks, output=output,
+    return _complete(stream, ex, framework, impl, proc.returncode, timed_out, timeout,
+                     time.perf_counter() - started, output)
+
+
+def _complete(stream: _Stream, ex: Exercise, framework: str, impl: Path, code: int | None,
+              timed_out: bool, timeout: float, seconds: float, output: str) -> Record:
+    """The record the worker sent, or one that says what happened to the worker."""
+    if stream.record is not None and not stream.disorder:
+        return stream.record.finish(seconds=seconds, output=output)
+    record = Record(ex.id, framework, impl=str(impl), checks=list(stream.checks), output=output,
                     doc=ex.doc, followups=list(ex.followups))
+    current = stream.current
     during = f" during the `{current}` check" if current else ""
-    code = proc.returncode
-    if timed_out:
-        record.error_kind = ErrorKind.TIMEOUT
-        record.message = (
+    forged = (
+        f" Something other than the grader (your code?) wrote {stream.forged} line(s) to the "
+        "grader's private event channel; they were ignored."
+        if stream.forged else ""
+    )
+    if stream.disorder:
+        record.fail_run(ErrorKind.TAMPERED, (
+            f"The grading process reported out of order: {stream.disorder}, so no verdict can be "
+            "trusted. Does your code patch or call the grader? If it does not, this is a bug "
+            "of the kit." + forged
+        ))
+    elif timed_out:
+        record.fail_run(ErrorKind.TIMEOUT, (
             f"Timed out after {timeout:g} s{during}. Look for an infinite loop, or work that "
-            "grows with every call (a training loop inside forward, a huge tensor)."
-        )
-    elif internal:
-        record.error_kind = ErrorKind.INTERNAL
-        record.message = "The grader itself failed (a bug of the kit, not of your code):\n" + internal
+            "grows with every call (a training loop inside forward, a huge tensor)." + forged
+        ))
+    elif stream.internal:
+        record.fail_run(ErrorKind.INTERNAL,
+                        "The grader itself failed (a bug of the kit, not of your code):\n" + stream.internal)
     elif code is not None and code < 0:
-        record.error_kind = ErrorKind.CRASH
-        record.message = (
+        record.fail_run(ErrorKind.CRASH, (
             f"The grading process crashed with {_signal_name(-code)}{during}. The output "
-            "below shows where (a native crash inside your code or a library it called)."
-        )
+            "below shows where (a native crash inside your code or a library it called)." + forged
+        ))
     else:
-        record.error_kind = ErrorKind.EXIT
-        record.message = (
+        kind = ErrorKind.TAMPERED if stream.forged else ErrorKind.EXIT
+        record.fail_run(kind, (
             f"The grading process ended with exit code {code}{during} before the checks "
-            "finished. Does your code call os._exit() or exit the interpreter another way?"
-        )
+            "finished. Does your code call os._exit() or exit the interpreter another way?" + forged
+        ))
     if record.checks and current and current not in {c.name for c in record.checks}:
         record.checks.append(CheckResult(current, current, ERROR, record.message))
     return record.finish(seconds=seconds, output=output)

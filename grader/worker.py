@@ -27,13 +27,27 @@ from typing import Any
 from . import catalog, frameworks
 from .checks import Check, CheckFailed, Context
 from .checks.calls import describe_exception, exception_text, learner_frames
-from .record import ERROR, EVENT_FD_ENV, FAIL, PASS, SKIP, CheckResult, ErrorKind, Event, Record
+from .record import (
+    ERROR,
+    EVENTS_FLAG,
+    FAIL,
+    PASS,
+    SKIP,
+    TOKEN_FLAG,
+    CheckResult,
+    ErrorKind,
+    Event,
+    Record,
+    encode_event,
+)
 
 Emit = Callable[[dict[str, Any]], None]
 SEED = 0
 
 
 def describe_syntax_error(exc: SyntaxError) -> str:
+    if exc.lineno is None and "null bytes" in str(exc.msg):
+        return "Your file is not Python source: it contains NUL bytes (a binary file?)."
     where = f"{Path(exc.filename or '?').name}, line {exc.lineno}"
     text = (exc.text or "").rstrip("\n")
     caret = ""
@@ -253,13 +267,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--impl", required=True)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--only", default="")
+    parser.add_argument(EVENTS_FLAG, type=int, default=-1, help="fd of the event pipe")
+    parser.add_argument(TOKEN_FLAG, type=int, default=-1, help="fd to read this run's token from")
     args = parser.parse_args(argv)
     faulthandler.enable(all_threads=False)
-    fd = int(os.environ.get(EVENT_FD_ENV, "-1"))
-    out = os.fdopen(fd, "w", buffering=1, encoding="utf-8") if fd >= 0 else sys.__stdout__
+    # The token arrives before any learner code runs, and lives only in `emit`'s closure;
+    # the event pipe is not inherited by processes the learner's code starts.
+    token = ""
+    if args.token_from >= 0:
+        with os.fdopen(args.token_from, "rb") as pipe:
+            token = pipe.readline().strip().decode("ascii", "replace")
+    if args.events >= 0:
+        os.set_inheritable(args.events, False)
+        out = os.fdopen(args.events, "w", buffering=1, encoding="utf-8")
+    else:
+        out = sys.__stdout__
+    del sys.argv[1:]
 
     def emit(event: dict[str, Any]) -> None:
-        out.write(json.dumps(event) + "\n")
+        # the leading newline ends whatever partial line someone else left in the pipe
+        out.write(encode_event(event, token))
         out.flush()
 
     only = [s for s in args.only.split(",") if s] or None

@@ -10,23 +10,35 @@ Layout (default root: `<kit>/workspace`, else `--workspace` or
 
 Nothing a learner wrote is ever deleted: `start` refuses to overwrite and
 `reset` moves the old file to `.backups/` first. The state file is replaced
-atomically; a corrupt one is set aside, not trusted and not lost.
+atomically; a corrupt one is set aside, not trusted and not lost. Every
+read-modify-write of it holds `.state.lock` (the `filelock` package: an OS file
+lock, so a process killed while holding it releases it and never blocks the
+next), so checks running at once in one workspace lose no pass.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from .catalog import Exercise, kit_root
 
 ENV = "RESNET_KATA_WORKSPACE"
 STATE_VERSION = 1
+LOCK_TIMEOUT = 30.0  # seconds; a lock is held for a few milliseconds at a time
+
+
+class WorkspaceError(Exception):
+    """The workspace cannot be used (not creatable, not writable, its state file a folder)."""
 
 
 def default_root() -> Path:
@@ -73,6 +85,7 @@ class Workspace:
 
     def start(self, ex: Exercise, framework: str) -> tuple[Path, bool]:
         """Copy the stub in if the learner has no file yet. Returns (path, created)."""
+        self.ensure()
         target = self.file(ex, framework)
         if target.exists():
             return target, False
@@ -83,6 +96,7 @@ class Workspace:
         return target, True
 
     def backup(self, ex: Exercise, framework: str) -> Path | None:
+        self.ensure()
         source = self.file(ex, framework)
         if not source.exists():
             return None
@@ -141,10 +155,60 @@ class Workspace:
             return self._fresh()
 
     def save(self) -> None:
+        """Write the state as it is in memory (use `update()` to change it)."""
         atomic_write(self.state_file, json.dumps(self.state, indent=2, sort_keys=True) + "\n")
 
-    def _entry(self, ex_id: str, framework: str) -> dict[str, Any]:
-        per_ex = self.state["exercises"].setdefault(ex_id, {})
+    @contextlib.contextmanager
+    def update(self) -> Iterator[dict[str, Any]]:
+        """Read the state afresh under the workspace's lock, let the caller change it, write it.
+
+        Concurrent `check`s, `watch`, a notebook and the CLI each hold the lock only for
+        this read-modify-write, so no change of one is lost to another.
+        """
+        self.ensure()
+        lock = FileLock(str(self.root / ".state.lock"), timeout=LOCK_TIMEOUT)
+        try:
+            with lock:
+                self._state = self._read_state()
+                yield self._state
+                self.save()
+        except Timeout as exc:
+            raise WorkspaceError(
+                f"another resnet-kata process has held {self.root / '.state.lock'} for "
+                f"{LOCK_TIMEOUT:g} s; is one stuck? End it, then try again."
+            ) from exc
+
+    def check_usable(self) -> None:
+        """Fail in one line if what exists of the workspace cannot serve (creates nothing)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise WorkspaceError(
+                f"the workspace {self.root} is not a folder. Point --workspace or ${ENV} at a folder."
+            )
+        if self.state_file.exists() and not self.state_file.is_file():
+            raise WorkspaceError(
+                f"{self.state_file} is not a file (a folder?). Move it away; resnet-kata "
+                "keeps its progress in that file."
+            )
+
+    def ensure(self) -> None:
+        """Create the workspace folder, or say in one line why it cannot be."""
+        self.check_usable()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(
+                f"the workspace {self.root} cannot be created ({exc.strerror or exc}). "
+                f"Point --workspace or ${ENV} at a folder you can write to."
+            ) from exc
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise WorkspaceError(
+                f"the workspace {self.root} is not writable. Point --workspace or ${ENV} "
+                "at a folder you can write to."
+            )
+
+    @staticmethod
+    def _entry(state: dict[str, Any], ex_id: str, framework: str) -> dict[str, Any]:
+        per_ex = state["exercises"].setdefault(ex_id, {})
         return per_ex.setdefault(framework, {})
 
     def current(self) -> tuple[str, str] | None:
@@ -152,16 +216,17 @@ class Workspace:
         return (cur["exercise"], cur["framework"]) if cur else None
 
     def set_current(self, ex_id: str, framework: str) -> None:
-        self.state["current"] = {"exercise": ex_id, "framework": framework}
-        self._entry(ex_id, framework).setdefault("started", time.time())
-        self.save()
+        with self.update() as state:
+            state["current"] = {"exercise": ex_id, "framework": framework}
+            self._entry(state, ex_id, framework).setdefault("started", time.time())
 
     def record_result(self, ex_id: str, framework: str, passed: bool) -> None:
-        entry = self._entry(ex_id, framework)
-        entry["attempts"] = int(entry.get("attempts", 0)) + 1
-        if passed and "passed" not in entry:
-            entry["passed"] = time.time()
-        self.save()
+        with self.update() as state:
+            entry = self._entry(state, ex_id, framework)
+            entry["attempts"] = int(entry.get("attempts", 0)) + 1
+            entry["passes"] = int(entry.get("passes", 0)) + int(passed)
+            if passed and "passed" not in entry:
+                entry["passed"] = time.time()
 
     def passed(self, ex_id: str, framework: str | None = None) -> bool:
         per_ex = self.state["exercises"].get(ex_id, {})
@@ -173,9 +238,16 @@ class Workspace:
         return int(self.state["exercises"].get(ex_id, {}).get("hint_level", 0))
 
     def set_hint_level(self, ex_id: str, level: int) -> None:
-        self.state["exercises"].setdefault(ex_id, {})["hint_level"] = level
-        self.save()
+        with self.update() as state:
+            state["exercises"].setdefault(ex_id, {})["hint_level"] = level
+
+    def next_hint_level(self, ex_id: str, most: int) -> int:
+        """Advance the exercise's hint level by one (up to `most`) and return the new level."""
+        with self.update() as state:
+            per_ex = state["exercises"].setdefault(ex_id, {})
+            per_ex["hint_level"] = min(most, int(per_ex.get("hint_level", 0)) + 1)
+            return per_ex["hint_level"]
 
     def gave_up(self, ex_id: str) -> None:
-        self.state["exercises"].setdefault(ex_id, {})["gave_up"] = time.time()
-        self.save()
+        with self.update() as state:
+            state["exercises"].setdefault(ex_id, {})["gave_up"] = time.time()

@@ -70,12 +70,13 @@ class Event(_Text):
     INTERNAL = "internal"
 
 
-# The worker's command-line flags for its two pipes: the events it writes, and the
-# per-run token it reads before importing the learner's file. Every event carries the
-# token; the runner drops any line without it (nothing names the pipes in the
-# environment the learner's code sees).
+# The worker's command-line flags for its two pipes: the events it writes, and the job
+# it reads (one JSON line: exercise, exercise_dir, framework, impl, device, only and the
+# run's token) before it imports the learner's file. Every event carries the token; the
+# runner drops any line without it (nothing names the pipes in the environment the
+# learner's code sees).
 EVENTS_FLAG = "--events"
-TOKEN_FLAG = "--token-from"
+JOB_FLAG = "--job-from"
 
 
 def encode_event(event: dict[str, Any], token: str) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Exercise
-from .record import ERROR, EVENTS_FLAG, SKIP, TOKEN_FLAG, CheckResult, ErrorKind, Event, Record
+from .record import ERROR, EVENTS_FLAG, JOB_FLAG, SKIP, CheckResult, ErrorKind, Event, Record
 
 OnEvent = Callable[[dict[str, Any]], None]
 OUTPUT_TAIL = 4000
@@ -137,6 +137,100 @@ class _Stream:
             self.internal = event.get("message", "")
 
 
+def _worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("PYTHONFAULTHANDLER", "1")
+    return env
+
+
+class Spare:
+    """A worker process started ahead of its job: it has imported the framework, numpy and
+    the battery, and waits for one job on a pipe. It grades that one file and exits, so
+    isolation is as for a fresh worker (one process per check, never reused after learner
+    code ran); only the imports are paid before the save instead of after it. It is a new
+    interpreter started with subprocess, never a fork of a process that loaded a framework.
+    """
+
+    def __init__(self, framework: str, preload: bool = True, cwd: Path | None = None):
+        """`preload=False`: a worker for a job at hand, which imports only what the job needs."""
+        self.framework = framework
+        self._tmp = tempfile.TemporaryDirectory(prefix="resnet-kata-")
+        self.log = Path(self._tmp.name) / "output.txt"
+        self.read_fd, write_fd = os.pipe()
+        job_r, self.job_w = os.pipe()
+        cmd = [sys.executable, "-m", "resnet_kata.worker", "--framework", framework,
+               EVENTS_FLAG, str(write_fd), JOB_FLAG, str(job_r)] + (["--spare"] if preload else [])
+        try:
+            with open(self.log, "wb") as out:
+                self.proc = subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    env=_worker_env(), pass_fds=(write_fd, job_r), start_new_session=True,
+                    cwd=str(cwd) if cwd else None,
+                )
+        finally:
+            os.close(write_fd)
+            os.close(job_r)
+        self.used = False
+
+    def alive(self) -> bool:
+        return not self.used and self.proc.poll() is None
+
+    def hand(self, job: dict[str, Any]) -> None:
+        """Give the spare its one job (it reads it before importing the learner's file)."""
+        self.used = True
+        with os.fdopen(self.job_w, "wb") as pipe:
+            pipe.write(json.dumps(job).encode("utf-8") + b"\n")
+
+    def close(self) -> None:
+        """End the spare (and anything it started) and remove its files."""
+        if not self.used:
+            self.used = True
+            with contextlib.suppress(OSError):
+                os.close(self.job_w)
+        _end_group(self.proc)
+        if self.read_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.read_fd)
+            self.read_fd = -1
+        self._tmp.cleanup()
+
+
+class SparePool:
+    """Keeps one spare worker ready for a framework (watch, the Python API, interview mode).
+    `take()` returns the ready spare, or None, and starts the next one at once."""
+
+    def __init__(self) -> None:
+        self._spares: dict[str, Spare] = {}
+
+    def warm(self, framework: str) -> None:
+        if framework == "numpy":
+            return
+        spare = self._spares.get(framework)
+        if spare is None or not spare.alive():
+            if spare is not None:
+                spare.close()
+            self._spares[framework] = Spare(framework)
+
+    def take(self, framework: str) -> Spare | None:
+        spare = self._spares.pop(framework, None)
+        if spare is not None and not spare.alive():
+            spare.close()
+            spare = None
+        return spare
+
+    def close(self) -> None:
+        for spare in self._spares.values():
+            spare.close()
+        self._spares.clear()
+
+    def __enter__(self) -> SparePool:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 def run_check(
     ex: Exercise,
     framework: str,
@@ -145,40 +239,27 @@ def run_check(
     timeout: float | None = None,
     only: list[str] | None = None,
     on_event: OnEvent | None = None,
+    spares: SparePool | None = None,
 ) -> Record:
-    """Grade `impl` in a child process; the record is complete whatever the child did."""
+    """Grade `impl` in a child process; the record is complete whatever the child did.
+
+    With `spares`, a ready spare worker of that framework takes the job when there is one,
+    and the next spare is started as soon as this check's verdict is in.
+    """
     stream = _Stream(secrets.token_hex(16), on_event or (lambda e: None))
     timeout = float(timeout or ex.time_budget)
-    read_fd, write_fd = os.pipe()
-    token_r, token_w = os.pipe()
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    env.setdefault("PYTHONFAULTHANDLER", "1")
-    cmd = [
-        sys.executable, "-m", "resnet_kata.worker",
-        "--exercise", ex.id, "--exercise-dir", str(ex.dir), "--framework", framework,
-        "--impl", str(impl), "--device", device,
-        EVENTS_FLAG, str(write_fd), TOKEN_FLAG, str(token_r),
-    ]
-    if only:
-        cmd += ["--only", ",".join(only)]
+    job = {"exercise": ex.id, "exercise_dir": str(ex.dir), "framework": framework,
+           "impl": str(impl), "device": device, "only": list(only or []), "token": stream.token}
+    spare = spares.take(framework) if spares is not None else None
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="resnet-kata-") as tmp:
-        log = Path(tmp) / "output.txt"
-        try:
-            with open(log, "wb") as out:
-                proc = subprocess.Popen(
-                    cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                    pass_fds=(write_fd, token_r), start_new_session=True, cwd=str(impl.parent),
-                )
-        finally:
-            os.close(write_fd)
-            os.close(token_r)
-        with os.fdopen(token_w, "wb") as pipe:
-            pipe.write(stream.token.encode("ascii") + b"\n")
+    if spare is None:
+        spare = Spare(framework, preload=False, cwd=impl.parent)
+    spare.hand(job)
+    try:
         buf = b""
         timed_out = False
-        with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        with os.fdopen(spare.read_fd, "rb", buffering=0) as pipe:
+            proc = spare.proc
             while stream.record is None:
                 left = started + timeout - time.perf_counter()
                 if left <= 0:
@@ -196,11 +277,16 @@ def run_check(
                 *lines, buf = buf.split(b"\n")
                 for line in lines:
                     stream.feed(line)
+        spare.read_fd = -1  # closed with the pipe
         if not timed_out:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)  # the worker leaves at once after its record
         _end_group(proc)  # whatever is left (the learner's children too) ends with the verdict
-        output = _tail(log)
+        output = _tail(spare.log)
+    finally:
+        spare.close()
+        if spares is not None:
+            spares.warm(framework)
     return _complete(stream, ex, framework, impl, proc.returncode, timed_out, timeout,
                      time.perf_counter() - started, output)
 

@@ -13,6 +13,7 @@ import faulthandler
 import importlib
 import importlib.util
 import json
+import math
 import os
 import re
 import sys
@@ -31,9 +32,9 @@ from .record import (
     ERROR,
     EVENTS_FLAG,
     FAIL,
+    JOB_FLAG,
     PASS,
     SKIP,
-    TOKEN_FLAG,
     CheckResult,
     ErrorKind,
     Event,
@@ -133,12 +134,18 @@ def _run_one(check: Check, ctx: Context, impl: Path) -> CheckResult:
             )
     details = _jsonable(ctx.details)
     curve = details.pop("loss_curve", None) or []
-    accuracy = details.pop("accuracy", None)
+    # a training check's accuracy goes with its curve; other checks keep theirs in details
+    accuracy = details.pop("accuracy", None) if curve else None
     return CheckResult(
         check.name, check.title, status, message, round(time.perf_counter() - start, 3),
-        details, loss_curve=[float(v) for v in curve],
+        details, loss_curve=[float(v) for v in curve if _finite(v)],
         accuracy=float(accuracy) if accuracy is not None else None,
     )
+
+
+def _finite(value: Any) -> bool:
+    """A number the report can draw (a curve marks a blow-up with None or inf)."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _jsonable(value: Any) -> Any:
@@ -259,40 +266,53 @@ def _progress(emit: Emit, name: str) -> Callable[..., None]:
     return progress
 
 
+def preload(framework: str) -> None:
+    """What a spare imports before its job: the framework's adapter (and so the framework),
+    numpy and the battery."""
+    import resnet_kata.checks.blocks  # noqa: F401 - the battery: spec, training, data
+    import resnet_kata.checks.calls  # noqa: F401
+    import resnet_kata.checks.mistakes  # noqa: F401
+
+    if framework in ("torch", "tf") and frameworks.is_installed(framework):
+        from .adapters import _MODULES
+
+        importlib.import_module(_MODULES[framework])
+
+
+def read_job(fd: int) -> dict[str, Any]:
+    """The one job, as a JSON line from the runner (the spare blocks here until a save)."""
+    with os.fdopen(fd, "rb") as pipe:
+        return json.loads(pipe.readline() or b"{}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resnet_kata.worker")
-    parser.add_argument("--exercise-dir", default="", help="the exercise folder (else: look it up)")
-    parser.add_argument("--exercise", required=True)
     parser.add_argument("--framework", required=True)
-    parser.add_argument("--impl", required=True)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--only", default="")
-    parser.add_argument(EVENTS_FLAG, type=int, default=-1, help="fd of the event pipe")
-    parser.add_argument(TOKEN_FLAG, type=int, default=-1, help="fd to read this run's token from")
+    parser.add_argument(EVENTS_FLAG, type=int, required=True, help="fd of the event pipe")
+    parser.add_argument(JOB_FLAG, type=int, required=True, help="fd to read the job from")
+    parser.add_argument("--spare", action="store_true", help="import the framework, then wait")
     args = parser.parse_args(argv)
     faulthandler.enable(all_threads=False)
-    # The token arrives before any learner code runs, and lives only in `emit`'s closure;
-    # the event pipe is not inherited by processes the learner's code starts.
-    token = ""
-    if args.token_from >= 0:
-        with os.fdopen(args.token_from, "rb") as pipe:
-            token = pipe.readline().strip().decode("ascii", "replace")
-    if args.events >= 0:
-        os.set_inheritable(args.events, False)
-        out = os.fdopen(args.events, "w", buffering=1, encoding="utf-8")
-    else:
-        out = sys.__stdout__
+    os.set_inheritable(args.events, False)  # a process the learner's code starts gets no copy
+    out = os.fdopen(args.events, "w", buffering=1, encoding="utf-8")
     del sys.argv[1:]
+    if args.spare:
+        preload(args.framework)
+    job = read_job(args.job_from)
+    if not job:
+        return 0  # the runner closed the pipe: this spare is not needed
+    token = str(job.pop("token", ""))  # lives only in `emit`'s closure
 
     def emit(event: dict[str, Any]) -> None:
-        # the leading newline ends whatever partial line someone else left in the pipe
         out.write(encode_event(event, token))
         out.flush()
 
-    only = [s for s in args.only.split(",") if s] or None
     try:
-        exercise = catalog.load_folder(Path(args.exercise_dir)) if args.exercise_dir else args.exercise
-        record = grade(exercise, args.framework, args.impl, args.device, only, emit)
+        impl = Path(job["impl"])
+        os.chdir(impl.parent)
+        exercise = catalog.load_folder(Path(job["exercise_dir"]))
+        record = grade(exercise, job["framework"], impl, job.get("device", "auto"),
+                       job.get("only") or None, emit)
     except BaseException:  # noqa: BLE001 - a bug of the kit: say so, do not blame the learner
         emit({"event": Event.INTERNAL, "message": traceback.format_exc()})
         return 2

@@ -14,7 +14,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from rich.console import Console
@@ -187,9 +186,10 @@ def gradable_file(path: Path, what: str) -> Path:
     return path
 
 
-def _run_check(args: argparse.Namespace, space: ws.Workspace, ex: Exercise, fw: str) -> int:
-    if args.impl:
-        impl = gradable_file(Path(args.impl).expanduser().resolve(), "--impl")
+def _run_check(args: argparse.Namespace, space: ws.Workspace, ex: Exercise, fw: str,
+               spares: runner.SparePool | None = None, impl: Path | None = None) -> int:
+    if impl is not None or args.impl:
+        impl = gradable_file(impl or Path(args.impl).expanduser().resolve(), "--impl")
     else:
         impl = space.file(ex, fw)
         if not impl.exists():
@@ -200,11 +200,11 @@ def _run_check(args: argparse.Namespace, space: ws.Workspace, ex: Exercise, fw: 
     only = [c for c in (args.only or "").split(",") if c] or None
     con = _console()
     if args.json:
-        record = runner.run_check(ex, fw, impl, args.device, args.timeout, only)
+        record = runner.run_check(ex, fw, impl, args.device, args.timeout, only, spares=spares)
         print(report.to_json(record))
     else:
         with report.LiveView(con) as live:
-            record = runner.run_check(ex, fw, impl, args.device, args.timeout, only, live)
+            record = runner.run_check(ex, fw, impl, args.device, args.timeout, only, live, spares)
         report.render(record, con, frameworks.LABELS.get(fw, fw))
     if not args.impl and not record.error_kind.is_kit:
         space.record_result(ex.id, fw, record.status == "pass" and not only)
@@ -219,6 +219,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from . import watch
+
     space = _workspace(args)
     ex = _current(space, args.exercise)
     fw = _framework(ex, args.framework, space)
@@ -226,28 +228,30 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if not path.exists():
         raise UsageError(f"No file to watch at {path}: resnet-kata start {ex.id} --framework {fw}")
     con = _console()
-    last = None
+
+    def check(target: watch.Target, spares: runner.SparePool) -> int:
+        _require_framework(target.framework)
+        return _run_check(args, space, target.exercise, target.framework, spares,
+                          impl=target.path if args.impl else None)
+
+    def hint(exercise: Exercise) -> None:
+        _show_hints(con, space, exercise)
+
     try:
-        while True:
-            stamp = path.stat().st_mtime_ns if path.exists() else None
-            if stamp != last:
-                last = stamp
-                con.rule(f"{ex.id} · {time.strftime('%H:%M:%S')}")
-                code = _run_check(args, space, ex, fw)
-                if code == OK and args.once:
-                    return OK
-                con.print(f"[dim]Watching {path} (Ctrl-C to stop)...[/]")
-                if args.once:
-                    return code
-            time.sleep(args.interval)
+        return watch.watch(watch.Target(ex, fw, path), space, con, check, hint,
+                           poll=args.poll, poll_ms=int(args.interval * 1000), once=args.once)
     except KeyboardInterrupt:
         return OK
 
 
 def cmd_hint(args: argparse.Namespace) -> int:
     space = _workspace(args)
-    ex = _current(space, args.exercise)
-    con = _console()
+    _show_hints(_console(), space, _current(space, args.exercise))
+    return OK
+
+
+def _show_hints(con: Console, space: ws.Workspace, ex: Exercise) -> None:
+    """The hints shown so far and the next one."""
     if space.hint_level(ex.id) >= len(ex.hints):
         con.print(f"All {len(ex.hints)} hints for {ex.id} are shown below; next step: "
                   f"resnet-kata docs {ex.id}")
@@ -256,7 +260,6 @@ def cmd_hint(args: argparse.Namespace) -> int:
         level = space.next_hint_level(ex.id, len(ex.hints))
     for i in range(level):
         con.print(f"[bold]Hint {i + 1}/{len(ex.hints)}:[/] {ex.hints[i]}")
-    return OK
 
 
 def cmd_solution(args: argparse.Namespace) -> int:
@@ -479,7 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--timeout", type=float, help="seconds (default: the exercise's budget)")
         p.add_argument("--only", help="comma-separated check names to run")
         if name == "watch":
-            p.add_argument("--interval", type=float, default=0.5, help="polling seconds")
+            p.add_argument("--poll", action="store_true",
+                           help="poll for changes (file systems without events: network, WSL mounts)")
+            p.add_argument("--interval", type=float, default=0.3, help="seconds between polls (--poll)")
             p.add_argument("--once", action="store_true", help="stop after the first check")
 
     verb("hint", "Show the next of up to three progressive hints.", cmd_hint, "optional")

@@ -204,8 +204,6 @@ class SparePool:
         self._spares: dict[str, Spare] = {}
 
     def warm(self, framework: str) -> None:
-        if framework == "numpy":
-            return
         spare = self._spares.get(framework)
         if spare is None or not spare.alive():
             if spare is not None:

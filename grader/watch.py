@@ -1,0 +1,139 @@
+"""`resnet-kata watch`: re-check on every save, as fast as the framework allows.
+
+File events come from `watchfiles` (inotify and its kin; `--poll` for file systems
+without events). The folder is watched, not the file, so editors that save by
+writing a new file and renaming it over the old one (vim) are seen like those that
+truncate and write. A spare worker (`runner.SparePool`) has already imported the
+framework when the save comes. In a terminal the screen is cleared between runs,
+and after a pass the next exercise is offered, with keys: n next, h hint, q quit.
+Without one (output piped, no standard input) it re-checks on every save, nothing more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from . import catalog
+from . import workspace as ws
+from .catalog import Exercise
+from .runner import SparePool
+
+DEBOUNCE_MS = 400  # group the several events of one save
+STEP_MS = 30       # a save's events are over when none came for this long
+TICK_MS = 100      # how often keys are read while waiting for a save
+
+
+@dataclass
+class Target:
+    exercise: Exercise
+    framework: str
+    path: Path
+
+
+@contextlib.contextmanager
+def keys(enabled: bool) -> Iterator[Callable[[], str]]:
+    """A function returning the key pressed since the last call ('' for none); the terminal is
+    in cbreak mode meanwhile (keys arrive without Enter, nothing is echoed)."""
+    if not enabled:
+        yield lambda: ""
+        return
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    tty.setcbreak(fd)
+
+    def read() -> str:
+        if select.select([fd], [], [], 0)[0]:
+            return os.read(fd, 1).decode("utf-8", "replace").lower()
+        return ""
+
+    try:
+        yield read
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def next_unpassed(space: ws.Workspace, after: Exercise, framework: str) -> Target | None:
+    """The first exercise after `after` (then from the start) not passed in a framework it has."""
+    items = list(catalog.exercises())
+    start = next((i for i, e in enumerate(items) if e.id == after.id), -1) + 1
+    for ex in items[start:] + items[:start]:
+        if ex.id == after.id:
+            continue
+        fw = framework if framework in ex.frameworks else ex.frameworks[0]
+        if not space.passed(ex.id, fw):
+            return Target(ex, fw, space.file(ex, fw))
+    return None
+
+
+def _changed(changes: set, path: Path) -> bool:
+    return any(Path(p).resolve() == path for _, p in changes)
+
+
+def watch(target: Target, space: ws.Workspace, console: Console,
+          check: Callable[[Target, SparePool], int], hint: Callable[[Exercise], None],
+          poll: bool = False, poll_ms: int = 300, once: bool = False,
+          interactive: bool | None = None) -> int:
+    """Run `check` now and after every save of the target's file; return its last exit code."""
+    import watchfiles
+
+    interactive = (sys.stdin.isatty() and console.is_terminal) if interactive is None else interactive
+    code = 1
+    with SparePool() as spares, keys(interactive) as read_key:
+        spares.warm(target.framework)
+        offer: Target | None = None
+
+        def run() -> int:
+            nonlocal offer
+            if interactive:
+                console.clear()
+            console.rule(f"{target.exercise.id} · {time.strftime('%H:%M:%S')}")
+            result = check(target, spares)
+            offer = next_unpassed(space, target.exercise, target.framework) if result == 0 else None
+            if offer and interactive:
+                console.print(f"[bold green]Passed.[/] Next: [bold]{offer.exercise.id}[/] "
+                              f"({offer.exercise.title}).  [bold]n[/] start it and keep watching · "
+                              "[bold]h[/] hint · [bold]q[/] quit")
+            elif offer:
+                console.print(f"Passed. Next: resnet-kata start {offer.exercise.id}")
+            keys_line = "  n next · h hint · q quit" if interactive else ""
+            console.print(f"[dim]Watching {target.path} (Ctrl-C to stop){keys_line}[/]")
+            return result
+
+        code = run()
+        if once:
+            return code
+        folder = target.path.parent
+        events = watchfiles.watch(
+            folder, debounce=DEBOUNCE_MS, step=STEP_MS, rust_timeout=TICK_MS, yield_on_timeout=True,
+            force_polling=poll, poll_delay_ms=poll_ms, raise_interrupt=False, recursive=False,
+        )
+        for changes in events:
+            key = read_key()
+            if key == "q":
+                break
+            if key == "h":
+                hint(target.exercise)
+            elif key == "n" and offer is not None:
+                target = offer
+                space.start(target.exercise, target.framework)
+                space.set_current(target.exercise.id, target.framework)
+                if target.path.parent != folder:
+                    events.close()
+                    return watch(target, space, console, check, hint, poll, poll_ms, once, interactive)
+                spares.warm(target.framework)
+                code = run()
+            elif changes and _changed(changes, target.path.resolve()) and target.path.exists():
+                code = run()
+    return code

@@ -27,7 +27,7 @@ from typing import Any
 
 from . import catalog, frameworks
 from .checks import Check, CheckFailed, Context
-from .checks.calls import describe_exception, exception_text, learner_frames
+from .checks.calls import EXERCISE_PACKAGE_PREFIX, describe_exception, exception_text, learner_frames
 from .record import (
     ERROR,
     EVENTS_FLAG,
@@ -80,7 +80,7 @@ def exercise_package(ex: catalog.Exercise) -> str:
     relative imports (`from .references import ...`). The package name is made
     from the id, so it never collides with the learner's module or a stub.
     """
-    name = "resnet_kata_exercise_" + re.sub(r"\W", "_", ex.id)
+    name = EXERCISE_PACKAGE_PREFIX + re.sub(r"\W", "_", ex.id)
     if name not in sys.modules:
         package = ModuleType(name, f"The checks of {ex.id}.")
         package.__path__ = [str(ex.dir)]

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import inspect
 import re
+import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -18,6 +19,9 @@ from types import ModuleType
 from typing import Any
 
 from . import Context, fail
+
+# The package name prefix under which the worker loads an exercise folder.
+EXERCISE_PACKAGE_PREFIX = "resnet_kata_exercise_"
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # TensorFlow op errors: "{{function_node __wrapped__AddV2_device_/job:...}} <message> [Op:AddV2] name: "
@@ -37,15 +41,26 @@ def exception_text(exc: BaseException) -> str:
     return _TF_OP_SUFFIX.sub(lambda m: f" (in the TensorFlow op {m.group(1)})", text)
 
 
+def _kit_folders() -> set[Path]:
+    """The folders of the exercise packages loaded in this process (their modules are the
+    kit's, even when a stub is graded where it sits, beside them)."""
+    found = set()
+    for name, module in list(sys.modules.items()):
+        if name.startswith(EXERCISE_PACKAGE_PREFIX):
+            found.update(Path(p).resolve() for p in getattr(module, "__path__", None) or ())
+    return found
+
+
 def learner_frames(exc: BaseException, impl: Path) -> str:
     """The traceback reduced to the frames in the learner's own files (its folder)."""
     impl = impl.resolve()
+    kit = _kit_folders()
     frames = []
     for fr in traceback.extract_tb(exc.__traceback__):
         if not fr.filename or fr.filename.startswith("<"):  # <frozen ...>, <string>
             continue
         path = Path(fr.filename).resolve()
-        if path == impl or path.parent == impl.parent:
+        if path == impl or (path.parent == impl.parent and path.parent not in kit):
             where = f"  {path.name}, line {fr.lineno}, in {fr.name}"
             frames.append(where + (f"\n    {fr.line.strip()}" if fr.line else ""))
     return "\n".join(frames)

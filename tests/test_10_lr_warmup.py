@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import (
-    bug_test,
+    bugs,
+    case_test,
     check_of,
     mutate,
     needs,
     solution_source,
-    variant_test,
+    variants,
 )
 
 EX = "10_lr_warmup"
@@ -145,11 +148,8 @@ TF_BUGS = {
 }
 
 
-test_torch_bug_is_caught_by_the_right_check = bug_test(EX, "torch", TORCH_BUGS, only=TORCH_FAST)
-test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS, only=TF_FAST)
-
-
 @needs("torch")
+@pytest.mark.torch
 def test_compounding_decay_is_explained_as_the_opposite_of_warmup(grade_source):
     edits, _, _ = FUNCTION_BUGS["compounds_lr_times_0_1"]
     record = grade_source(EX, "torch", mutate(solution_source(EX, "torch"), *edits),
@@ -278,5 +278,7 @@ TF_VARIANTS = {
 }
 
 
-test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
-test_tf_correct_variant_passes = variant_test(EX, "tf", TF_VARIANTS)
+test_cases = case_test(EX, [
+    *bugs("torch", TORCH_BUGS, only=TORCH_FAST), *bugs("tf", TF_BUGS, only=TF_FAST),
+    *variants("torch", TORCH_VARIANTS), *variants("tf", TF_VARIANTS),
+], slow=[])

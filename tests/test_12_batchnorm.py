@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .conftest import assert_passes, bug_test, needs
+from .conftest import bugs, case_test, needs, variants
 
 EX = "12_batchnorm"
 # every check but the training run: a bug is caught long before it
@@ -312,28 +312,21 @@ class BatchNorm(layers.Layer):
 '''
 
 
+TORCH_VARIANTS = {"var_mean_lerp": TORCH_VAR_MEAN, "flat_einsum": TORCH_FLAT}
+TF_VARIANTS = {"moments": TF_MOMENTS, "tf_ops_assign_sub": TF_RAW}
 
-test_torch_bug_is_caught_by_the_right_check = bug_test(EX, "torch", TORCH_BUGS, only=TORCH_FAST)
-test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS, only=TF_FAST)
-
-
-@needs("torch")
-@pytest.mark.parametrize("source", [TORCH_VAR_MEAN, TORCH_FLAT], ids=["var_mean_lerp", "flat_einsum"])
-def test_torch_correct_variant_passes(grade_source, source):
-    record = grade_source(EX, "torch", source)
-    assert_passes(record)
-
-
-@needs("tf")
-@pytest.mark.parametrize("source", [TF_MOMENTS, TF_RAW], ids=["moments", "tf_ops_assign_sub"])
-def test_tf_correct_variant_passes(grade_source, source):
-    # one variant runs the model.fit check too; the other stops before it, to save time
-    only = None if source is TF_MOMENTS else TF_FAST
-    record = grade_source(EX, "tf", source, only=only)
-    assert_passes(record)
+# the torch variants and `moments` run every check (the training run and model.fit too);
+# `tf_ops_assign_sub` stops before model.fit, to save time
+test_cases = case_test(EX, [
+    *bugs("torch", TORCH_BUGS, only=TORCH_FAST),
+    *bugs("tf", TF_BUGS, only=TF_FAST),
+    *variants("torch", TORCH_VARIANTS),
+    *variants("tf", TF_VARIANTS, only=lambda name: None if name == "moments" else TF_FAST),
+], slow=["tf-moments"])
 
 
 @needs("tf")
+@pytest.mark.tf
 def test_keras_moving_variance_is_the_biased_batch_variance():
     """The convention the statement states for Keras, checked on the installed version."""
     import keras
@@ -345,6 +338,7 @@ def test_keras_moving_variance_is_the_biased_batch_variance():
 
 
 @needs("torch")
+@pytest.mark.torch
 def test_torch_running_var_is_the_unbiased_batch_variance():
     import torch
 

@@ -10,7 +10,7 @@ import pytest
 
 from resnet_kata import catalog, cli
 
-from .conftest import check_of, failed_checks, mutate, solution_source
+from .conftest import bugs, case_test, check_of, mutate, solution_source, variants
 
 EX = "13_metrics"
 FW = "numpy"
@@ -162,17 +162,7 @@ BUGS = {
 }
 
 
-@pytest.mark.parametrize("bug", list(BUGS))
-def test_bug_is_caught_by_the_named_check(grade_source, bug):
-    edits, check, phrase = BUGS[bug]
-    record = grade_source(EX, FW, mutate(solution_source(EX, FW), *edits), only=FAST)
-    assert record.status != "pass", f"{bug} passed"
-    result = check_of(record, check)
-    assert result.status in ("fail", "error"), f"{bug}: {check} {result.status}: {failed_checks(record)}"
-    assert phrase in result.message, f"{bug}: {result.message}"
-    assert "Traceback" not in result.message
-
-
+@pytest.mark.slow  # waits for the 4 s stop
 def test_a_slow_count_is_stopped_and_named(grade_source):
     slow = mutate(solution_source(EX, FW), (CM_BODY, (
         "    m = np.zeros((k, k), dtype=np.int64)\n"
@@ -284,12 +274,22 @@ def top_k_accuracy(labels, scores, k=5):
 '''
 
 
-@pytest.mark.parametrize("variant", ["LOOPS", "VECTORISED"])
-def test_correct_variant_passes(grade_source, variant):
-    source = "import numpy as np\n" + {"LOOPS": LOOPS, "VECTORISED": VECTORISED}[variant]
-    record = grade_source(EX, FW, source)
-    bad = [(c.name, c.message) for c in record.checks if c.status != "pass"]
-    assert record.status == "pass", bad
+VARIANTS = {"LOOPS": "import numpy as np\n" + LOOPS, "VECTORISED": "import numpy as np\n" + VECTORISED}
+
+test_cases = case_test(EX, [*bugs(FW, BUGS, only=FAST), *variants(FW, VARIANTS)])
+
+
+@pytest.fixture
+def grade_source(grade_source):
+    """Every message of this exercise names the mistake in words: none shows a traceback."""
+
+    def grade(*args, **kwargs):
+        record = grade_source(*args, **kwargs)
+        shown = [c.name for c in record.checks if "Traceback" in c.message]
+        assert not shown, f"a traceback in the message of {shown}"
+        return record
+
+    return grade
 
 
 def test_the_interview_check_states_the_lesson(grade_source):
@@ -297,7 +297,10 @@ def test_the_interview_check_states_the_lesson(grade_source):
     result = check_of(record, "interview")
     assert result.status == "pass"
     assert "looks fine, yet macro-F1" in result.message and "majority class" in result.message
-    assert result.details["accuracy"] > 0.85 > 0.5 > result.details["macro_f1"]
+    # the worker may lift a check's "accuracy" detail into the result's own field
+    accuracy = getattr(result, "accuracy", None)
+    accuracy = result.details["accuracy"] if accuracy is None else accuracy
+    assert accuracy > 0.85 > 0.5 > result.details["macro_f1"]
 
 
 # -- the CLI, end to end, for a numpy-only exercise -----------------------------------

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from .conftest import (
-    assert_caught,
-    bug_test,
-    check_of,
-    mutate,
-    needs,
-    solution_source,
-    variant_test,
-)
+import importlib
+
+import pytest
+
+from resnet_kata import catalog, worker
+
+from .conftest import assert_caught, bugs, case_test, check_of, needs, variants
 
 EX = "09_finetune_freezing"
 STATIC = ["api", "head", "frozen", "batchnorm", "optimizer", "unfreeze"]
+TRAINING = ["api", "head", "frozen", "optimizer", "finetune"]
 
 TORCH_ONCE = (
     "    model.train = types.MethodType(_frozen_bn_stays_in_eval, model)\n"
@@ -146,13 +145,18 @@ TF_BN1_LEFT_TRAINABLE = TF_FUNCTIONAL_TRAINING_FALSE.replace(
     "        base.trainable = False\n        base.get_layer(\"bn1\").trainable = True\n",
 )
 
-
-
-test_torch_bug_is_caught_by_the_right_check = bug_test(EX, "torch", TORCH_BUGS, only=STATIC)
-test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS, only=STATIC)
+# caught only by training: the BN statistics move in every step of the loop
+TORCH_TRAINING_BUGS = {
+    "stats_moving_during_training": (
+        [(TORCH_ONCE, "    return model")],
+        "finetune", "frozen BatchNorm statistics changed",
+    ),
+}
 
 
 @needs("tf")
+@pytest.mark.tf
+@pytest.mark.slow
 def test_tf_functional_training_false_is_overridden_by_the_outer_call(grade_source):
     record = grade_source(EX, "tf", TF_FUNCTIONAL_TRAINING_FALSE, only=STATIC)
     assert_caught(record, ("unfreeze", "overwritten by the outer call's training=True"))
@@ -160,17 +164,12 @@ def test_tf_functional_training_false_is_overridden_by_the_outer_call(grade_sour
 
 
 @needs("tf")
+@pytest.mark.tf
+@pytest.mark.slow
 def test_tf_trainable_batchnorm_updates_its_statistics(grade_source):
     record = grade_source(EX, "tf", TF_BN1_LEFT_TRAINABLE, only=STATIC)
     assert_caught(record, ("batchnorm", "re-estimates its statistics"))
     assert_caught(record, ("frozen", "`bn1/gamma`"))
-
-
-@needs("torch")
-def test_torch_stats_moving_during_training_fail_the_finetune_check(grade_source):
-    source = mutate(solution_source(EX, "torch"), (TORCH_ONCE, "    return model"))
-    record = grade_source(EX, "torch", source, only=["api", "head", "frozen", "optimizer", "finetune"])
-    assert_caught(record, ("finetune", "frozen BatchNorm statistics changed"))
 
 
 TORCH_VARIANTS = {
@@ -330,24 +329,32 @@ TF_VARIANTS = {
     """,
 }
 
+# more than ~2 s each: every Keras case builds and traces models; the rest train
+SLOW = [*(f"tf-{name}" for name in TF_BUGS), *TF_VARIANTS, *TORCH_VARIANTS, *TORCH_TRAINING_BUGS]
 
-test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
-test_tf_correct_variant_passes = variant_test(EX, "tf", TF_VARIANTS)
+test_cases = case_test(EX, [
+    *bugs("torch", TORCH_BUGS, only=STATIC), *bugs("tf", TF_BUGS, only=STATIC),
+    *bugs("torch", TORCH_TRAINING_BUGS, only=TRAINING),
+    *variants("torch", TORCH_VARIANTS), *variants("tf", TF_VARIANTS),
+], slow=SLOW)
+
+
+def _sibling(name: str):
+    """A module of the exercise's folder, imported through its package."""
+    return importlib.import_module(f"{worker.exercise_package(catalog.resolve(EX))}.{name}")
 
 
 @needs("tf")
 @needs("torch")
+@pytest.mark.tf
+@pytest.mark.torch
 def test_the_two_backbones_compute_the_same_function():
     import numpy as np
     import torch
 
-    from resnet_kata.catalog import resolve
-    from resnet_kata.checks.finetune import _load_module, target_task
-
-    folder = resolve(EX).dir
-    torch_net = _load_module(folder / "backbone_torch.py").pretrained().eval()
-    keras_net = _load_module(folder / "backbone_tf.py").pretrained()
-    x, _ = target_task(8, seed=3)
+    torch_net = _sibling("backbone_torch").pretrained().eval()
+    keras_net = _sibling("backbone_tf").pretrained()
+    x, _ = _sibling("tasks").target_task(8, seed=3)
     with torch.no_grad():
         want = torch_net(torch.from_numpy(x)).numpy()
     got = np.asarray(keras_net(np.moveaxis(x, 1, -1), training=False))

@@ -19,8 +19,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parents[1])]
 
 from backbone_torch import WEIGHTS, TinyResNet  # noqa: E402
-
-from resnet_kata.checks.finetune import source_task  # noqa: E402
+from tasks import source_task  # noqa: E402
 
 STEPS, BATCH, LR = 200, 64, 1e-2
 

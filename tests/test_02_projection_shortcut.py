@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import (
-    bug_test,
+    bugs,
+    case_test,
     check_of,
     mutate,
     needs,
     solution_source,
-    variant_test,
+    variants,
     with_prerequisites,
 )
 
@@ -154,11 +157,7 @@ TF_BUGS = {
 }
 
 
-test_torch_bug_is_caught_by_the_right_check = bug_test(
-    EX, "torch", TORCH_BUGS, only=with_prerequisites)
-test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS, only=with_prerequisites)
-
-
+@pytest.mark.torch
 @needs("torch")
 def test_projecting_only_when_strided_fails_at_64_to_128(grade_source):
     source = mutate(solution_source(EX, "torch"), (T_RULE, "if stride != 1:"))
@@ -320,5 +319,8 @@ TF_VARIANTS = {
 }
 
 
-test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
-test_tf_correct_variant_passes = variant_test(EX, "tf", TF_VARIANTS)
+test_cases = case_test(EX, [
+    *bugs("torch", TORCH_BUGS, only=with_prerequisites), *bugs("tf", TF_BUGS, only=with_prerequisites),
+    *variants("torch", TORCH_VARIANTS), *variants("tf", TF_VARIANTS),
+], slow=["torch-projects_only_when_strided", "tf-projects_only_when_strided",
+         "tf-sequential_branch_add_layer_zero_init", "tf-functional_ops"])

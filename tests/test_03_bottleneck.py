@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import (
-    bug_test,
+    bugs,
+    case_test,
     failed_checks,
     mutate,
     needs,
     solution_source,
-    variant_test,
+    variants,
     with_prerequisites,
 )
 
@@ -124,11 +127,7 @@ TF_BUGS = {
 }
 
 
-test_torch_bug_is_caught_by_the_right_check = bug_test(
-    EX, "torch", TORCH_BUGS, only=with_prerequisites)
-test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS, only=with_prerequisites)
-
-
+@pytest.mark.torch
 @needs("torch")
 def test_v1_block_passes_everything_but_the_stride_placement(grade_source):
     """A v1 block is a correct block of another convention: only the layer check objects."""
@@ -312,5 +311,7 @@ TF_VARIANTS = {
 }
 
 
-test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
-test_tf_correct_variant_passes = variant_test(EX, "tf", TF_VARIANTS)
+test_cases = case_test(EX, [
+    *bugs("torch", TORCH_BUGS, only=with_prerequisites), *bugs("tf", TF_BUGS, only=with_prerequisites),
+    *variants("torch", TORCH_VARIANTS), *variants("tf", TF_VARIANTS),
+], slow=["tf-sequential_branch_add_layer_zero_init", "tf-functional_ops"])

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import (
-    bug_test,
+    bugs,
+    case_test,
     check_of,
     mutate,
     needs,
     solution_source,
-    variant_test,
+    variants,
 )
 
 EX = "06_se_attention"
@@ -154,11 +157,6 @@ TF_BUGS = {
         [("function", "train mode")],
     ),
 }
-
-
-
-test_torch_bug_is_caught_by_the_right_check = bug_test(EX, "torch", TORCH_BUGS)
-test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS)
 
 
 TORCH_VARIANTS = {
@@ -323,10 +321,13 @@ TF_VARIANTS = {
 }
 
 
-test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
-test_tf_correct_variant_passes = variant_test(EX, "tf", TF_VARIANTS)
+test_cases = case_test(EX, [
+    *bugs("torch", TORCH_BUGS), *bugs("tf", TF_BUGS),
+    *variants("torch", TORCH_VARIANTS), *variants("tf", TF_VARIANTS),
+], slow=["tf-conv1x1_excitation_with_fused_activations", "tf-dense_on_pooled_map_functional"])
 
 
+@pytest.mark.torch
 @needs("torch")
 def test_a_broken_se_block_does_not_hide_the_block_checks(grade_source):
     source = mutate(solution_source(EX, "torch"),

@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from .conftest import (
-    assert_caught,
-    bug_test,
-    check_of,
-    mutate,
-    needs,
-    solution_source,
-    variant_test,
-)
+from .conftest import bugs, case_test, variants
 
 EX = "07_depthwise_separable"
 
@@ -26,6 +16,15 @@ RATIO_BUGS = {
     "k_not_squared": ("return 1 / out_channels + 1 / k", "the depthwise term is 1/k²"),
     "product": ("return 1 / (out_channels * k * k)", "the product"),
     "unknown_formula": ("return 2 / out_channels + 1 / k**2", "expected 1/out + 1/k²"),
+}
+# as bugs graded by the cost_ratio check alone
+RATIO_CASES = {f"cost_ratio_{name}": ([(RATIO, body)], "cost_ratio", phrase)
+               for name, (body, phrase) in RATIO_BUGS.items()}
+TORCH_RATIO_CASES = {
+    **RATIO_CASES,
+    "cost_ratio_returns_no_number": (
+        [(RATIO, 'return f"{1 / out_channels + 1 / k**2:.3f}x"')], "cost_ratio", "expected a number",
+    ),
 }
 
 # bug -> (edits to the reference solution, [(check that must fail, phrase of its message)])
@@ -145,28 +144,6 @@ TF_BUGS = {
 }
 
 
-
-test_torch_bug_is_caught_by_the_right_check = bug_test(EX, "torch", TORCH_BUGS)
-test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS)
-
-
-@pytest.mark.parametrize("framework", [pytest.param("torch", marks=needs("torch")),
-                                       pytest.param("tf", marks=needs("tf"))])
-@pytest.mark.parametrize("bug", RATIO_BUGS)
-def test_cost_ratio_bug_is_named(grade_source, framework, bug):
-    body, phrase = RATIO_BUGS[bug]
-    source = mutate(solution_source(EX, framework), (RATIO, body))
-    record = grade_source(EX, framework, source, only=["cost_ratio"])
-    assert_caught(record, ("cost_ratio", phrase))
-
-
-@needs("torch")
-def test_cost_ratio_that_returns_no_number_fails_readably(grade_source):
-    source = mutate(solution_source(EX, "torch"), (RATIO, 'return f"{1 / out_channels + 1 / k**2:.3f}x"'))
-    record = grade_source(EX, "torch", source, only=["cost_ratio"])
-    assert "expected a number" in check_of(record, "cost_ratio").message
-
-
 TORCH_VARIANTS = {
     "sequential_stages_inplace_relu": """
         import torch
@@ -273,5 +250,8 @@ TF_VARIANTS = {
 }
 
 
-test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
-test_tf_correct_variant_passes = variant_test(EX, "tf", TF_VARIANTS)
+test_cases = case_test(EX, [
+    *bugs("torch", TORCH_BUGS), *bugs("tf", TF_BUGS),
+    *bugs("torch", TORCH_RATIO_CASES), *bugs("tf", RATIO_CASES),
+    *variants("torch", TORCH_VARIANTS), *variants("tf", TF_VARIANTS),
+], slow=["tf-grouped_conv2d_sequential", "tf-depthwise_layer_numpy_ratio"])

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import (
-    bug_test,
+    bugs,
+    case_test,
     check_of,
     mutate,
     needs,
     solution_source,
-    variant_test,
+    variants,
 )
 
 EX = "15_cbam"
@@ -160,11 +163,6 @@ TF_BUGS = {
         [("function", "train mode")],
     ),
 }
-
-
-
-test_torch_bug_is_caught_by_the_right_check = bug_test(EX, "torch", TORCH_BUGS)
-test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS)
 
 
 TORCH_VARIANTS = {
@@ -409,9 +407,6 @@ TF_VARIANTS = {
 }
 
 
-test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
-
-
 # Keras is slow to grade: the first variant runs every check, the others every check but
 # the training run (the first variant and the reference solution cover it).
 TF_ALL_BUT_TRAINING = [
@@ -424,11 +419,15 @@ TF_ALL_BUT_TRAINING = [
 ]
 
 
-test_tf_correct_variant_passes = variant_test(
-    EX, "tf", TF_VARIANTS,
-    only=lambda variant: None if variant == next(iter(TF_VARIANTS)) else TF_ALL_BUT_TRAINING)
+test_cases = case_test(EX, [
+    *bugs("torch", TORCH_BUGS), *bugs("tf", TF_BUGS),
+    *variants("torch", TORCH_VARIANTS),
+    *variants("tf", TF_VARIANTS,
+              only=lambda variant: None if variant == next(iter(TF_VARIANTS)) else TF_ALL_BUT_TRAINING),
+], slow=["tf-conv1x1_mlp_with_fused_activations", "tf-dense_on_pooled_map_functional"])
 
 
+@pytest.mark.torch
 @needs("torch")
 def test_a_broken_channel_attention_does_not_hide_the_later_checks(grade_source):
     source = mutate(solution_source(EX, "torch"),

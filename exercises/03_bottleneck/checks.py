@@ -4,12 +4,13 @@ from resnet_kata.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
 from resnet_kata.checks.residual import (
     SHORTCUT_LIKELY,
     add_mistakes,
-    expansion_check,
     insert_rule,
     projection_rule,
     shortcut,
 )
 from resnet_kata.checks.spec import BN, Conv, Seq
+
+from .expansion import expansion_check
 
 EXPANSION = 4
 

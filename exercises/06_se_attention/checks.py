@@ -1,7 +1,6 @@
 """Checks for 06_se_attention: SEBlock(channels, reduction=16) and SEBasicBlock."""
 
 from resnet_kata.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
-from resnet_kata.checks.probes import SE_WRONG_FLOWS, GateCases, se_checks, se_gate, se_scale
 from resnet_kata.checks.residual import (
     BASIC_RULE,
     SHORTCUT_LIKELY,
@@ -12,6 +11,9 @@ from resnet_kata.checks.residual import (
     shortcut,
 )
 from resnet_kata.checks.spec import Dense
+
+from .flows import SE_WRONG_FLOWS, se_gate, se_scale
+from .se_module import se_checks
 
 
 def hidden(channels: int, reduction: int = 16) -> int:
@@ -47,12 +49,11 @@ SE = BlockSpec(
     wrong_flows=SE_WRONG_FLOWS,
 )
 
-GATES = GateCases(
-    hidden=[((16,), {}, 1), ((8,), {"reduction": 16}, 1), ((64,), {"reduction": 16}, 4),
-            ((48,), {"reduction": 8}, 6), ((32,), {"reduction": 4}, 8)],
-    gate=Case((32,), (4, 32, 5, 6), kwargs={"reduction": 4}),
-    squeeze=Case((32,), (4, 32, 6, 6), kwargs={"reduction": 4}),
-)
+# (args, kwargs, hidden width) for the hidden-width check; the inputs of the gate probes
+HIDDEN = [((16,), {}, 1), ((8,), {"reduction": 16}, 1), ((64,), {"reduction": 16}, 4),
+          ((48,), {"reduction": 8}, 6), ((32,), {"reduction": 4}, 8)]
+GATE = Case((32,), (4, 32, 5, 6), kwargs={"reduction": 4})
+SQUEEZE = Case((32,), (4, 32, 6, 6), kwargs={"reduction": 4})
 
 
 ON_BRANCH = BranchModule(attr="se", name="the SE", verb="scales", layers=se_layers, scale=se_scale)
@@ -107,4 +108,4 @@ SPEC = BlockSpec(
 
 def checks(framework: str):
     block = insert_rule(block_checks(SPEC), projection_rule(SPEC, RULE_CASES, basic_why, BASIC_RULE))
-    return [*se_checks(SE, GATES), *block]
+    return [*se_checks(SE, HIDDEN, GATE, SQUEEZE), *block]

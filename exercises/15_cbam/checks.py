@@ -1,21 +1,6 @@
 """Checks for 15_cbam: ChannelAttention, SpatialAttention, CBAM and CBAMBasicBlock."""
 
 from resnet_kata.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
-from resnet_kata.checks.cbam import (
-    CA_WRONG_FLOWS,
-    CBAM_WRONG_FLOWS,
-    SA_BIAS,
-    SA_WRONG_FLOWS,
-    ca_gate,
-    ca_scale,
-    cbam_scale,
-    channel_checks,
-    module_checks,
-    reword_block,
-    sa_scale,
-    spatial_checks,
-)
-from resnet_kata.checks.probes import GateCases
 from resnet_kata.checks.residual import (
     BASIC_RULE,
     SHORTCUT_LIKELY,
@@ -26,6 +11,10 @@ from resnet_kata.checks.residual import (
     shortcut,
 )
 from resnet_kata.checks.spec import Conv, Dense
+
+from .attention import SA_BIAS, channel_checks, module_checks, reword_block, spatial_checks
+from .flows import ca_gate, ca_scale, cbam_scale, sa_scale
+from .wrong_flows import CA_WRONG_FLOWS, CBAM_WRONG_FLOWS, SA_WRONG_FLOWS
 
 
 def hidden(channels: int, reduction: int = 16) -> int:
@@ -82,12 +71,11 @@ CHANNEL = BlockSpec(
     wrong_flows=CA_WRONG_FLOWS,
 )
 
-CHANNEL_GATES = GateCases(
-    hidden=[((16,), {}, 1), ((8,), {"reduction": 16}, 1), ((64,), {"reduction": 16}, 4),
-            ((32,), {"reduction": 4}, 8)],
-    gate=Case((32,), (4, 32, 5, 6), kwargs={"reduction": 4}),
-    squeeze=Case((32,), (4, 32, 6, 6), kwargs={"reduction": 4}),
-)
+# (args, kwargs, hidden width) for the hidden-width check; the inputs of the gate probes
+CHANNEL_HIDDEN = [((16,), {}, 1), ((8,), {"reduction": 16}, 1), ((64,), {"reduction": 16}, 4),
+                  ((32,), {"reduction": 4}, 8)]
+CHANNEL_GATE = Case((32,), (4, 32, 5, 6), kwargs={"reduction": 4})
+CHANNEL_POOLING = Case((32,), (4, 32, 6, 6), kwargs={"reduction": 4})
 
 SPATIAL = BlockSpec(
     cls="SpatialAttention",
@@ -194,7 +182,7 @@ def checks(framework: str):
     block = insert_rule(reword_block(block_checks(SPEC), "cbam.spatial.conv"),
                         projection_rule(SPEC, RULE_CASES, basic_why, BASIC_RULE))
     return [
-        *channel_checks(CHANNEL, CHANNEL_GATES),
+        *channel_checks(CHANNEL, CHANNEL_HIDDEN, CHANNEL_GATE, CHANNEL_POOLING),
         *spatial_checks(SPATIAL, Case((), (3, 6, 7, 9))),
         *module_checks(CBAM_SPEC),
         *block,

@@ -1,16 +1,5 @@
-"""Checks for CBAM (Woo et al. 2018): channel attention, then spatial attention.
-
-Built on the block battery and the SE helpers:
-- `ca_scale` / `sa_scale` / `cbam_scale`: the modules' data flows recomputed from the
-  learner's own `fc1`/`fc2` and `conv`, for the battery's function and gradient checks;
-- named wrong flows for each module (SE's average-only squeeze, a sigmoid per branch,
-  the spatial map in the other order, spatial attention first, ...);
-- probes from outside: the channel gate (one value per channel, in [0, 1], fed by BOTH
-  the average and the maximum through ONE MLP) and the spatial gate (one value per
-  position shared by every channel, in [0, 1], fed by the mean and max ACROSS channels).
-
-Written once against the adapter (`ctx.A`); only numpy crosses it.
-"""
+"""The checks of ChannelAttention, SpatialAttention and CBAM: each module's battery, then probes
+from outside of its gate."""
 
 from __future__ import annotations
 
@@ -21,153 +10,37 @@ from typing import Any
 
 import numpy as np
 
-from . import Check, CheckFailed, Context, close, fail
-from . import spec as S
-from .blocks import BlockSpec, Case, Flow, block_checks, build, call_text
-from .probes import GateCases, _hidden, _prefixed, _ratio, se_logits
+from resnet_kata.checks import Check, CheckFailed, Context, close, fail
+from resnet_kata.checks import spec as S
+from resnet_kata.checks.blocks import BlockSpec, Case, block_checks, build, call_text
+from resnet_kata.checks.probes import (
+    GateWords,
+    channel_gate_check,
+    prefixed,
+    ratio,
+    reduction_width_check,
+    signed_inputs,
+)
 
-# -- the data flows, from the learner's own layers -----------------------------
+from .flows import ca_gate, sa_gate
 
-
-def ca_logits(A: Any, ca: Any, x: Any, hidden: Callable[[Any], Any] | None = None) -> Any:
-    """MLP(avgpool(x)) + MLP(maxpool(x)) with the learner's fc1/fc2, broadcast shape."""
-    return (se_logits(A, ca, x, hidden=hidden)
-            + se_logits(A, ca, x, squeeze=A.spatial_max, hidden=hidden))
-
-
-def ca_gate(A: Any, ca: Any, x: Any) -> Any:
-    return A.sigmoid(ca_logits(A, ca, x))
-
-
-def ca_scale(A: Any, ca: Any, x: Any) -> Any:
-    return x * ca_gate(A, ca, x)
+# The channel gate: one value per channel, in [0, 1], fed by BOTH the average and the
+# maximum through ONE MLP. The spatial gate: one value per position shared by every
+# channel, in [0, 1], fed by the mean and max ACROSS the channels.
 
 
-def _channel_pool(A: Any, x: Any, how: str) -> Any:
-    """Mean or max ACROSS channels at every position, the channel axis kept (size 1)."""
-    if A.channels_last:
-        import keras  # only on the Keras side: a torch check never imports tensorflow
-
-        return getattr(keras.ops, how)(x, axis=-1, keepdims=True)
-    return x.mean(dim=1, keepdim=True) if how == "mean" else x.amax(dim=1, keepdim=True)
+def _summed_gates(lo: float, hi: float) -> str:
+    """A gate in (1, 2]: two sigmoids added."""
+    return (" Above 1 but under 2: a sigmoid on each branch, then summed? Sum the two MLP outputs "
+            "first, then one sigmoid." if 1.0 < hi <= 2.0 + 1e-5 and lo >= -1e-6 else "")
 
 
-def sa_logits(A: Any, sa: Any, x: Any, order: tuple[str, str] = ("mean", "max")) -> Any:
-    """conv([mean_c(x), max_c(x)]) with the learner's conv, before the sigmoid."""
-    conv = A.get(sa, "conv")
-    if conv is None:
-        raise AttributeError("missing conv")
-    fused = getattr(conv, "activation", None)  # a Keras conv built with activation="sigmoid"
-    if fused is not None:
-        conv.activation = None
-    try:
-        return A.call(conv, A.concat_channels([_channel_pool(A, x, h) for h in order]), False)
-    finally:
-        if fused is not None:
-            conv.activation = fused
-
-
-def sa_gate(A: Any, sa: Any, x: Any) -> Any:
-    return A.sigmoid(sa_logits(A, sa, x))
-
-
-def sa_scale(A: Any, sa: Any, x: Any) -> Any:
-    return x * sa_gate(A, sa, x)
-
-
-def cbam_scale(A: Any, cbam: Any, x: Any) -> Any:
-    """Channel attention first, spatial attention on its output."""
-    return sa_scale(A, cbam.spatial, ca_scale(A, cbam.channel, x))
-
-
-def _numpy_gate(logits: Callable[[Any, Any, Any], Any], fn: Callable[[np.ndarray], np.ndarray]) -> Flow:
-    def flow(A: Any, m: Any, x: Any, training: bool) -> Any:
-        z = A.numpy(logits(A, m, x)).astype(np.float64)
-        return x * A.tensor(fn(z).astype(np.float32))
-
-    return flow
-
-
-def _softmax(axes: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray]:
-    def fn(z: np.ndarray) -> np.ndarray:
-        e = np.exp(z - z.max(axis=axes, keepdims=True))
-        return e / e.sum(axis=axes, keepdims=True)
-
-    return fn
-
-
-CA_WRONG_FLOWS: dict[str, Flow] = {
-    "only the AVERAGE-pooled descriptor reaches the MLP: that is SE's squeeze; CBAM sums "
-    "MLP(avgpool(x)) and MLP(maxpool(x))":
-        lambda A, m, x, t: x * A.sigmoid(se_logits(A, m, x)),
-    "only the MAX-pooled descriptor reaches the MLP; CBAM sums MLP(avgpool(x)) and "
-    "MLP(maxpool(x))":
-        lambda A, m, x, t: x * A.sigmoid(se_logits(A, m, x, squeeze=A.spatial_max)),
-    "a sigmoid on each branch, then the two gates summed; sum the two MLP outputs first, then "
-    "apply ONE sigmoid":
-        lambda A, m, x, t: x * (A.sigmoid(se_logits(A, m, x))
-                                + A.sigmoid(se_logits(A, m, x, squeeze=A.spatial_max))),
-    "a sigmoid on each branch, then the two gates averaged; sum the two MLP outputs first, "
-    "then apply ONE sigmoid":
-        lambda A, m, x, t: x * (0.5 * (A.sigmoid(se_logits(A, m, x))
-                                       + A.sigmoid(se_logits(A, m, x, squeeze=A.spatial_max)))),
-    "the two pooled descriptors are added BEFORE the MLP; each goes through the MLP on its "
-    "own and the two outputs are summed":
-        lambda A, m, x, t: x * A.sigmoid(se_logits(
-            A, m, x, squeeze=lambda v: A.spatial_mean(v) + A.spatial_max(v))),
-    "the ReLU between fc1 and fc2 is missing":
-        lambda A, m, x, t: x * A.sigmoid(ca_logits(A, m, x, hidden=lambda h: h)),
-    "the gate is a softmax over the channels instead of a sigmoid per channel":
-        _numpy_gate(ca_logits, _softmax((1,))),
-    "the gate is a ReLU instead of a sigmoid":
-        lambda A, m, x, t: x * A.relu(ca_logits(A, m, x)),
-    "the summed MLP output multiplies x without any sigmoid":
-        lambda A, m, x, t: x * ca_logits(A, m, x),
-    "the gate is added to x; channel attention multiplies x by it":
-        lambda A, m, x, t: x + ca_gate(A, m, x),
-}
-
-SA_WRONG_FLOWS: dict[str, Flow] = {
-    "the 2-channel map is concatenated as [max, mean]; the statement fixes [mean, max] (channel "
-    "0 the mean, channel 1 the max), and the conv's weights depend on the order":
-        lambda A, m, x, t: x * A.sigmoid(sa_logits(A, m, x, order=("max", "mean"))),
-    "the 2-channel map is [mean, mean]: the channel-wise MAX is missing":
-        lambda A, m, x, t: x * A.sigmoid(sa_logits(A, m, x, order=("mean", "mean"))),
-    "the 2-channel map is [max, max]: the channel-wise MEAN is missing":
-        lambda A, m, x, t: x * A.sigmoid(sa_logits(A, m, x, order=("max", "max"))),
-    "the gate is a softmax over the positions instead of a sigmoid per position":
-        _numpy_gate(sa_logits, _softmax((2, 3))),
-    "the gate is a ReLU instead of a sigmoid":
-        lambda A, m, x, t: x * A.relu(sa_logits(A, m, x)),
-    "the conv's output multiplies x without any sigmoid":
-        lambda A, m, x, t: x * sa_logits(A, m, x),
-    "the gate is added to x; spatial attention multiplies x by it":
-        lambda A, m, x, t: x + sa_gate(A, m, x),
-}
-
-CBAM_WRONG_FLOWS: dict[str, Flow] = {
-    "spatial attention runs first; CBAM applies channel attention first, then spatial "
-    "attention to its output (the paper's best arrangement)":
-        lambda A, b, x, t: ca_scale(A, b.channel, sa_scale(A, b.spatial, x)),
-    "the two attentions run in parallel on x (both gates computed from x); the spatial gate is "
-    "computed from the channel-refined features":
-        lambda A, b, x, t: x * ca_gate(A, b.channel, x) * sa_gate(A, b.spatial, x),
-    "the two refined maps are added (channel(x) + spatial(x)); CBAM chains them: "
-    "spatial(channel(x))":
-        lambda A, b, x, t: ca_scale(A, b.channel, x) + sa_scale(A, b.spatial, x),
-    "only channel attention is applied: `spatial` is never called":
-        lambda A, b, x, t: ca_scale(A, b.channel, x),
-    "only spatial attention is applied: `channel` is never called":
-        lambda A, b, x, t: sa_scale(A, b.spatial, x),
-}
-
-
-# -- probes from outside ----------------------------------------------------------
-
-
-def _signed(rng: np.random.Generator, shape: tuple[int, ...], scale: float) -> np.ndarray:
-    mag = rng.uniform(0.5, 1.5, shape) * scale
-    return (mag * rng.choice([-1.0, 1.0], shape)).astype(np.float32)
+CHANNEL_WORDS = GateWords(
+    per_channel=("Channel attention computes ONE gate per channel from the globally pooled "
+                 "descriptors and scales every position of that channel by it."),
+    sigmoid_of="MLP(avg) + MLP(max)",
+    range_hint=_summed_gates,
+)
 
 
 def _reference_moves(A: Any, gate: Callable[[Any], Any], x1: np.ndarray, x2: np.ndarray) -> bool:
@@ -184,42 +57,6 @@ def _reference_moves(A: Any, gate: Callable[[Any], Any], x1: np.ndarray, x2: np.
     return not close(g1, g2, tol=1e-4)
 
 
-def _channel_gate(spec: BlockSpec, case: Case) -> Callable[[Context], str]:
-    def run(ctx: Context) -> str:
-        A = ctx.A
-        rng = ctx.rng(5)
-        block = build(ctx, spec, case)
-        for scale in (1.0, 20.0):
-            _, g = _ratio(A, block, _signed(rng, case.in_shape, scale))
-            flat = g.reshape(*g.shape[:2], -1)
-            spread = flat.max(axis=2) - flat.min(axis=2)
-            n, c = np.unravel_index(int(np.argmax(spread)), spread.shape)
-            if spread[n, c] > 1e-5 * (1.0 + np.abs(g).max()):
-                fail(
-                    f"The gate (your output divided by the input) varies over the positions of "
-                    f"one channel: by {spread[n, c]:.3g} in channel {c} of sample {n}. Channel "
-                    "attention computes ONE gate per channel from the globally pooled "
-                    "descriptors and scales every position of that channel by it."
-                )
-            lo, hi = float(g.min()), float(g.max())
-            if lo < -1e-6 or hi > 1.0 + 1e-5:
-                more = (" Above 1 but under 2: a sigmoid on each branch, then summed? Sum the "
-                        "two MLP outputs first, then one sigmoid." if 1.0 < hi <= 2.0 + 1e-5
-                        and lo >= -1e-6 else "")
-                fail(
-                    f"The gate must lie in [0, 1] (a sigmoid of MLP(avg) + MLP(max)); with inputs "
-                    f"of magnitude up to {1.5 * scale:g} yours ranges over [{lo:.4g}, {hi:.4g}]."
-                    + more
-                )
-            sums = flat[:, :, 0].sum(axis=1)
-            if g.shape[1] > 1 and np.all(np.abs(sums - 1.0) < 1e-4):
-                fail("The gates of each sample sum to 1 over the channels: that is a softmax, "
-                     "which makes the channels compete. Every channel gets its own sigmoid.")
-        return "The gate lies in [0, 1] and is one value per channel, also for large inputs."
-
-    return run
-
-
 def _channel_pooling(spec: BlockSpec, case: Case) -> Callable[[Context], str]:
     def run(ctx: Context) -> str:
         A = ctx.A
@@ -231,13 +68,13 @@ def _channel_pooling(spec: BlockSpec, case: Case) -> Callable[[Context], str]:
         same_mean = (mean + 0.2 * (x1 - mean)).astype(np.float32)  # other maximum
         same_max = (top - 0.5 * (top - x1)).astype(np.float32)  # other average
         gate = lambda t: ca_gate(A, block, t)  # noqa: E731
-        _, g1 = _ratio(A, block, x1)
+        _, g1 = ratio(A, block, x1)
         first = g1.reshape(*g1.shape[:2], -1)[:, :, 0]
         for other, kept, missing, advice in (
             (same_mean, "average", "MAXIMUM", "that is SE's squeeze; CBAM adds a global max pool"),
             (same_max, "maximum", "AVERAGE", "CBAM uses the global average pool too"),
         ):
-            _, g2 = _ratio(A, block, other)
+            _, g2 = ratio(A, block, other)
             second = g2.reshape(*g2.shape[:2], -1)[:, :, 0]
             if close(first, second, tol=1e-6) and _reference_moves(A, gate, x1, other):
                 fail(
@@ -283,7 +120,7 @@ def _spatial_gate(spec: BlockSpec, case: Case) -> Callable[[Context], str]:
         rng = ctx.rng(7)
         block = build(ctx, spec, case)
         for scale in (1.0, 20.0):
-            _, g = _ratio(A, block, _signed(rng, case.in_shape, scale))
+            _, g = ratio(A, block, signed_inputs(rng, case.in_shape, scale))
             spread = g.max(axis=1) - g.min(axis=1)  # over channels, per position
             if spread.max() > 1e-5 * (1.0 + np.abs(g).max()):
                 fail(
@@ -314,11 +151,11 @@ def _spatial_gate(spec: BlockSpec, case: Case) -> Callable[[Context], str]:
                     )
         # locality: the gate at a position sees only the k x k window around it
         k = case.kwargs.get("kernel_size", case.args[0] if case.args else 7)
-        x1 = _signed(rng, case.in_shape, 1.0)
+        x1 = signed_inputs(rng, case.in_shape, 1.0)
         x2 = x1.copy()
         x2[:, :, 0, 0] *= 4.0
-        _, g1 = _ratio(A, block, x1)
-        _, g2 = _ratio(A, block, x2)
+        _, g1 = ratio(A, block, x1)
+        _, g2 = ratio(A, block, x2)
         far = np.ones(g1.shape[2:], bool)
         far[: k // 2 + 1, : k // 2 + 1] = False
         if far.any() and not close(g1[:, 0][:, far], g2[:, 0][:, far], tol=1e-6):
@@ -344,9 +181,9 @@ def _spatial_pooling(spec: BlockSpec, case: Case) -> Callable[[Context], str]:
         same_mean = (mean + 0.2 * (x1 - mean)).astype(np.float32)
         same_max = (top - 0.5 * (top - x1)).astype(np.float32)
         gate = lambda t: sa_gate(A, block, t)  # noqa: E731
-        _, g1 = _ratio(A, block, x1)
+        _, g1 = ratio(A, block, x1)
         for other, kept, missing in ((same_mean, "mean", "max"), (same_max, "max", "mean")):
-            _, g2 = _ratio(A, block, other)
+            _, g2 = ratio(A, block, other)
             if close(g1[:, 0], g2[:, 0], tol=1e-6) and _reference_moves(A, gate, x1, other):
                 fail(
                     f"Two inputs with the same channel-wise {kept} at every position but a "
@@ -405,23 +242,28 @@ SA_BIAS = ("this exercise fixes the spatial conv without a bias (and no BatchNor
            "2·k·k weights")
 
 
-def channel_checks(spec: BlockSpec, gates: GateCases, prefix: str = "ca_") -> list[Check]:
-    """ChannelAttention: the battery, the hidden width, one shared MLP, the gate probes."""
+def channel_checks(spec: BlockSpec, hidden: list[tuple[tuple[Any, ...], dict[str, Any], int]],
+                   gate: Case, pooling: Case, prefix: str = "ca_") -> list[Check]:
+    """ChannelAttention: the battery, the hidden width, one shared MLP, the gate probes.
+
+    `hidden` lists (args, kwargs, expected hidden width); `gate` probes the gate's range and
+    that it is one value per channel (and the one MLP), `pooling` that both the average and
+    the maximum reach the MLP.
+    """
     battery = {c.name: c for c in block_checks(replace(spec, training=None, zero_branch=None))}
     order = [
         battery["api"],
-        Check("hidden", f"Hidden width {gates.hidden_formula}", _hidden(spec, gates), needs=("api",)),
+        reduction_width_check(spec, hidden),
         battery["shapes"],
         Check("shared", "One MLP shared by the average and max descriptors",
-              _shared_mlp(spec, gates.gate), needs=("api",)),
+              _shared_mlp(spec, gate), needs=("api",)),
         battery["params"], battery["structure"], battery["function"],
-        Check("gate", "Gate: in [0, 1], one value per channel", _channel_gate(spec, gates.gate),
-              needs=("shapes",)),
+        channel_gate_check(spec, gate, CHANNEL_WORDS),
         Check("pooling", "Pooling: the average AND the max feed the MLP",
-              _channel_pooling(spec, gates.squeeze), needs=("shapes",)),
+              _channel_pooling(spec, pooling), needs=("shapes",)),
         battery["gradients"],
     ]
-    return _prefixed(order, prefix, spec.cls)
+    return prefixed(order, prefix, spec.cls)
 
 
 def spatial_checks(spec: BlockSpec, gate: Case, prefix: str = "sa_") -> list[Check]:
@@ -440,14 +282,14 @@ def spatial_checks(spec: BlockSpec, gate: Case, prefix: str = "sa_") -> list[Che
               _spatial_pooling(spec, gate), needs=("shapes",)),
         battery["gradients"],
     ]
-    return _prefixed(order, prefix, spec.cls)
+    return prefixed(order, prefix, spec.cls)
 
 
 def module_checks(spec: BlockSpec, prefix: str = "cbam_") -> list[Check]:
     """CBAM: the battery (its function check names the order), with the bias wording fixed."""
     battery = reword_block(block_checks(replace(spec, training=None, zero_branch=None)),
                            "spatial.conv")
-    return _prefixed(battery, prefix, spec.cls)
+    return prefixed(battery, prefix, spec.cls)
 
 
 def reword_block(checks: list[Check], path: str) -> list[Check]:
@@ -455,8 +297,3 @@ def reword_block(checks: list[Check], path: str) -> list[Check]:
     return [_reworded(c, path) if c.name in ("params", "structure") else c for c in checks]
 
 
-__all__ = [
-    "BN_BIAS", "CA_WRONG_FLOWS", "CBAM_WRONG_FLOWS", "SA_BIAS", "SA_WRONG_FLOWS", "ca_gate",
-    "ca_logits", "ca_scale", "cbam_scale", "channel_checks", "module_checks", "reword_block",
-    "sa_gate", "sa_logits", "sa_scale", "spatial_checks",
-]

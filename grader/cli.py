@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from . import catalog, devcheck, frameworks, report, runner
+from . import catalog, devcheck, docsview, frameworks, report, runner
 from . import workspace as ws
 from .catalog import CatalogError, Exercise, UnknownExercise
 
@@ -365,7 +365,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
                 raise UsageError(f"No docs page named {args.name!r}.{hint}") from None
     if not page.exists():
         raise UsageError(f"The page {page.name} is missing from docs/.")
-    con.print(Markdown(page.read_text(encoding="utf-8")))
+    docsview.show(con, page, pager=not args.no_pager)
     return OK
 
 
@@ -504,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("docs", "List the docs pages, or render one (exercise id or topic).", cmd_docs)
     p.add_argument("name", nargs="?")
+    p.add_argument("--no-pager", action="store_true", help="print the whole page, never page it")
 
     verb("doctor", "Python, frameworks, CUDA and workspace: what the kit sees.", cmd_doctor)
 

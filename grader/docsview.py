@@ -1,0 +1,134 @@
+"""The docs pages in the terminal: rich's Markdown, made to lose nothing.
+
+- Table cells wrap (wide characters counted by their cells) instead of ending in "…".
+- Code blocks are never re-wrapped: a line wider than the terminal is cut where it
+  must be and goes on in the next line behind a "↪" mark.
+- Links read as the command that opens them (`resnet-kata docs 03_bottleneck`) or as
+  their address; a diagram shows as its text drawing (`docs/diagrams/<name>.txt`).
+- A `python norun` block says why it is not run (the reason in its `<!-- norun: -->`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rich import box
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markdown import CodeBlock, Markdown, TableElement
+from rich.syntax import Syntax
+from rich.table import Table
+
+CONTINUED = "↪ "
+_FENCE = re.compile(r"^\s*(```+|~~~+)")
+_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)")
+_IMAGE = re.compile(r"^\s*!\[([^\]]*)\]\(([^)\s]+)\)\s*$")
+_NORUN = re.compile(r"^<!-- norun: (.+?) -->$")
+
+
+def _link_text(text: str, target: str) -> str:
+    if re.match(r"^[a-z]+://", target):
+        return f"{text} ({target})"
+    page, _, _ = target.partition("#")
+    if not page:  # an anchor on the same page
+        return text
+    path = Path(page)
+    if path.suffix == ".md" and len(path.parts) == 1:
+        return f"{text} (`resnet-kata docs {path.stem}`)"
+    return f"{text} ({page})"
+
+
+def prepare(markdown: str, folder: Path) -> str:
+    """The page's Markdown with links, diagrams and norun notes turned into text."""
+    out: list[str] = []
+    fenced = False
+    for line in markdown.splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+            out.append(line)
+            continue
+        if fenced:
+            out.append(line)
+            continue
+        image = _IMAGE.match(line)
+        if image:
+            drawing = (folder / image.group(2)).with_suffix(".txt")
+            if drawing.is_file():
+                out += ["```text", *drawing.read_text(encoding="utf-8").rstrip("\n").splitlines(), "```"]
+            else:
+                out.append(f"[image: {image.group(1) or image.group(2)}]")
+            continue
+        norun = _NORUN.match(line.strip())
+        if norun:
+            out.append(f"*Not run by the kit's tests: {norun.group(1)}*")
+            out.append("")
+            continue
+        out.append(_LINK.sub(lambda m: _link_text(m.group(1), m.group(2)), line))
+    return "\n".join(out) + "\n"
+
+
+class _Code(CodeBlock):
+    """A code block whose lines are never re-wrapped: an over-long line continues behind ↪."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = max(20, options.max_width - 2)  # Syntax's padding of one on each side
+        lines: list[str] = []
+        marks: list[int] = []
+        for line in str(self.text).rstrip().splitlines():
+            while len(line) > width:
+                lines.append(line[:width])
+                line = line[width:]
+                marks.append(len(lines))
+                line = CONTINUED + line
+            lines.append(line)
+        syntax = Syntax("\n".join(lines), self.lexer_name, theme=self.theme, word_wrap=False,
+                        padding=1)
+        for n in marks:
+            syntax.stylize_range("dim", (n + 1, 0), (n + 1, len(CONTINUED)))
+        yield syntax
+
+
+class _Table(TableElement):
+    """A table whose cells wrap; no cell is cut short."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table = Table(box=box.SIMPLE, pad_edge=False, style="markdown.table.border",
+                      show_edge=True, collapse_padding=True)
+        if self.header is not None and self.header.row is not None:
+            for column in self.header.row.cells:
+                heading = column.content.copy()
+                heading.stylize("markdown.table.header")
+                table.add_column(heading, overflow="fold")
+        if self.body is not None:
+            for row in self.body.rows:
+                cells = []
+                for element in row.cells:
+                    cell = element.content.copy()
+                    cell.overflow = "fold"
+                    cells.append(cell)
+                table.add_row(*cells)
+        yield table
+
+
+class PageMarkdown(Markdown):
+    elements = {**Markdown.elements, "fence": _Code, "code_block": _Code, "table_open": _Table}
+
+
+def page(path: Path) -> PageMarkdown:
+    """A docs page, ready to print."""
+    return PageMarkdown(prepare(path.read_text(encoding="utf-8"), path.parent), hyperlinks=False)
+
+
+def show(console: Console, path: Path, pager: bool = True) -> None:
+    """Print the page; through a pager when it is longer than the terminal."""
+    rendered = page(path)
+    if pager and console.is_terminal:
+        height = len(console.render_lines(rendered, console.options, pad=False))
+        if height > console.height:
+            import os
+
+            os.environ.setdefault("LESS", "-R")  # keep the colours
+            with console.pager(styles=True):
+                console.print(rendered)
+            return
+    console.print(rendered)

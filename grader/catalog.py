@@ -53,6 +53,8 @@ class Exercise:
     followups: tuple[str, ...] = field(default_factory=tuple)
     # files of the folder beyond the manifest, statement, stubs and checks.py
     support: tuple[str, ...] = field(default_factory=tuple)
+    # per framework, a few lines that try the learner's code on a small input (notebooks)
+    tryout: dict[str, str] = field(default_factory=dict)
 
     @property
     def number(self) -> str:
@@ -131,6 +133,7 @@ def _load(folder: Path) -> Exercise:
             summary=str(data.get("summary", "")),
             followups=tuple(data.get("followups", ())),
             support=tuple(data.get("support", ())),
+            tryout={str(k): str(v) for k, v in dict(data.get("tryout", {})).items()},
             dir=folder,
         )
     except (KeyError, TypeError, ValueError) as exc:

@@ -25,12 +25,13 @@ from rich.table import Table
 from . import catalog, devcheck, docsview, frameworks, report, runner
 from . import workspace as ws
 from .catalog import CatalogError, Exercise, UnknownExercise
+from .choose import UsageError
+from .choose import current as _current
+from .choose import framework as _framework
+from .choose import require_framework as _require_framework
+from .choose import resolve as _resolve
 
 OK, FAILED, USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Printed as one clear line; exit code 2."""
 
 
 def _console() -> Console:
@@ -48,49 +49,6 @@ def _workspace(args: argparse.Namespace) -> ws.Workspace:
     for w in space.warnings:
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"[yellow]warning:[/] {w}")
     return space
-
-
-def _resolve(name: str) -> Exercise:
-    try:
-        return catalog.resolve(name)
-    except UnknownExercise as exc:
-        raise UsageError(str(exc) + " Run `resnet-kata list` to see them all.") from exc
-
-
-def _framework(ex: Exercise, requested: str | None, space: ws.Workspace | None) -> str:
-    if requested:
-        if requested not in ex.frameworks:
-            raise UsageError(f"{ex.id} has no {requested} version (it has: {', '.join(ex.frameworks)}).")
-        return requested
-    if space is not None:
-        cur = space.current()
-        if cur and cur[1] in ex.frameworks:
-            return cur[1]
-        started = [f for f in ex.frameworks if space.file(ex, f).exists()]
-        if len(started) == 1:
-            return started[0]
-    for fw in ex.frameworks:
-        if fw == "numpy" or frameworks.is_installed(fw):
-            return fw
-    return ex.frameworks[0]
-
-
-def _require_framework(fw: str) -> None:
-    if fw != "numpy" and not frameworks.is_installed(fw):
-        raise UsageError(
-            f"{frameworks.LABELS[fw]} is not installed. Install it with:\n  "
-            f"{frameworks.install_command(fw)}"
-        )
-
-
-def _current(space: ws.Workspace, name: str | None) -> Exercise:
-    if name:
-        return _resolve(name)
-    cur = space.current()
-    if not cur:
-        first = catalog.exercises()[0].id
-        raise UsageError(f"No current exercise. Start one first: resnet-kata start {first}")
-    return _resolve(cur[0])
 
 
 # -- verbs ---------------------------------------------------------------------
@@ -369,6 +327,25 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_notebook(args: argparse.Namespace) -> int:
+    try:
+        import nbformat  # noqa: F401
+
+        from . import notebook
+    except ImportError:
+        raise UsageError('the notebook route needs its extra: pip install -e ".[notebook]"') from None
+    space = _workspace(args)
+    ex = _resolve(args.exercise)
+    fw = _framework(ex, args.framework, space)
+    path, created = notebook.write(space, ex, fw)
+    con = _console()
+    state = "written" if created else "kept as it was: never overwritten"
+    con.print(f"Notebook: [bold]{path}[/] ({state})")
+    con.print(f"Open it with [bold]jupyter lab {path}[/] (or VS Code), run the cells, and grade the "
+              "stub cell until it passes.")
+    return OK
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     con = _console()
     table = Table(title="resnet-kata doctor", show_header=False)
@@ -501,6 +478,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("progress", "Your progress per framework.", cmd_progress)
     p.add_argument("--json", action="store_true")
+
+    p = verb("notebook", "Write the exercise as a Jupyter notebook (graded with %%%%kata).",
+             cmd_notebook, "required")
+    p.add_argument("--framework", "-f", choices=("torch", "tf", "numpy"))
 
     p = verb("docs", "List the docs pages, or render one (exercise id or topic).", cmd_docs)
     p.add_argument("name", nargs="?")

@@ -1,4 +1,4 @@
-"""Two views of one result record: rich for the terminal, JSON for machines.
+"""Three views of one result record: rich for the terminal, JSON for machines, HTML for notebooks.
 
 Also the live view shown while a check runs: the current check's name and,
 for training checks, a progress bar with the loss.
@@ -6,6 +6,7 @@ for training checks, a progress bar with the loss.
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
@@ -90,6 +91,54 @@ def render(record: Record, console: Console, label: str = "") -> None:
             console.print("Likely follow-up questions:")
             for q in record.followups:
                 console.print(f"  • {escape(q)}")
+
+
+_HTML_ICONS = {PASS: ("✓", "#1a7f37"), FAIL: ("✗", "#cf222e"), ERROR: ("!", "#cf222e"),
+               SKIP: ("-", "#6e7781")}
+_HTML_VERDICT = {PASS: ("PASS", "#1a7f37"), FAIL: ("FAIL", "#cf222e"), ERROR: ("ERROR", "#cf222e")}
+
+
+def to_html(record: Record) -> str:
+    """The same content as `render`, as one HTML fragment (for notebooks)."""
+    h = html.escape
+    rows = []
+    for c in record.checks:
+        icon, colour = _HTML_ICONS.get(c.status, ("?", "#6e7781"))
+        extra = ""
+        if c.loss_curve:
+            extra = (f'<div style="color:#6e7781;font-family:monospace">loss {h(sparkline(c.loss_curve))} '
+                     f"{c.loss_curve[0]:.3f} → {c.loss_curve[-1]:.3f}"
+                     + (f", accuracy {c.accuracy:.1%}" if c.accuracy is not None else "") + "</div>")
+        rows.append(
+            f'<tr><td style="color:{colour};font-weight:bold">{icon}</td>'
+            f'<td style="font-weight:bold;white-space:nowrap">{h(c.name)}</td>'
+            f'<td style="text-align:left;white-space:pre-wrap">{h(c.message)}{extra}</td></tr>'
+        )
+    parts = [f"<div class=\"resnet-kata-result\"><p><b>{h(record.exercise)}</b> · {h(record.framework)}"
+             + (f" · {h(record.device)}" if record.device else "") + "</p>"]
+    if rows:
+        parts.append("<table>" + "".join(rows) + "</table>")
+    if record.error_kind:
+        title = ERROR_TITLES.get(record.error_kind, "Error")
+        parts.append(f'<div style="border-left:4px solid #cf222e;padding-left:8px"><b>{h(title)}</b>'
+                     f'<pre style="white-space:pre-wrap">{h(record.message)}</pre>'
+                     + (f"<b>Output (last lines):</b><pre>{h(record.output.rstrip())}</pre>"
+                        if record.output.strip() else "") + "</div>")
+    elif record.output.strip() and record.status != PASS:
+        parts.append(f"<b>Your code printed:</b><pre>{h(record.output.rstrip())}</pre>")
+    verdict, colour = _HTML_VERDICT.get(record.status, (str(record.status), "#6e7781"))
+    passed = sum(c.status == PASS for c in record.checks)
+    tally = f"{passed}/{len(record.checks)} checks passed " if record.checks else ""
+    parts.append(f'<p><b style="color:{colour}">{verdict}</b> {tally}in {record.seconds:.1f} s</p>')
+    if record.status == PASS:
+        parts.append(f"<p>Next: the interview questions, <code>resnet-kata docs {h(record.exercise)}</code> "
+                     f"(docs/{h(record.doc)}), and the reference: "
+                     f"<code>resnet-kata solution {h(record.exercise)}</code>.</p>")
+        if record.followups:
+            parts.append("<p>Likely follow-up questions:</p><ul>"
+                         + "".join(f"<li>{h(q)}</li>" for q in record.followups) + "</ul>")
+    parts.append("</div>")
+    return "".join(parts)
 
 
 class LiveView:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import (
-    bug_test,
+    bugs,
+    case_test,
     check_of,
     mutate,
     needs,
     solution_source,
-    variant_test,
+    variants,
 )
 
 EX = "14_gradient_flow"
 FAST = ["api", "structure", "blocks", "norms", "side_effects", "ratio", "starvation"]
+# over ~2 s each (--durations=0): the Keras variants that run the depth-50 starvation check
+SLOW = ["tf-sequential_hidden_and_loss_object", "tf-functional_blocks_and_manual_softmax"]
 
 T_NORMS = "    return [float(torch.linalg.vector_norm(g)) for g in grads]\n"
 T_GRAD = "    grads = torch.autograd.grad(loss, weights)\n"
@@ -148,12 +153,8 @@ TF_BUGS = {
 }
 
 
-test_torch_bug_is_caught_by_the_right_check = bug_test(EX, "torch", TORCH_BUGS, only=FAST)
-# only the named check (and the api gate): a 50-layer Keras model takes a second to build
-test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS, only=lambda named: ["api", *named])
-
-
 @needs("torch")
+@pytest.mark.torch
 def test_torch_training_check_fails_when_the_residual_net_has_no_skip(grade_source):
     source = mutate(solution_source(EX, "torch"), *TORCH_BUGS["residual_without_skip"][0])
     record = grade_source(EX, "torch", source, only=["training"])
@@ -375,8 +376,12 @@ TF_VARIANTS = {
 }
 
 
-test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
-# the training race (about 4 s in Keras) runs for the first variant only
-test_tf_correct_variant_passes = variant_test(
-    EX, "tf", TF_VARIANTS,
-    only=lambda variant: None if variant == "functional_blocks_and_manual_softmax" else FAST)
+test_cases = case_test(EX, [
+    *bugs("torch", TORCH_BUGS, only=FAST),
+    # only the named check (and the api gate): a 50-layer Keras model takes a second to build
+    *bugs("tf", TF_BUGS, only=lambda named: ["api", *named]),
+    *variants("torch", TORCH_VARIANTS),
+    # the training race (about 4 s in Keras) runs for the last variant only
+    *variants("tf", TF_VARIANTS,
+              only=lambda variant: None if variant == "functional_blocks_and_manual_softmax" else FAST),
+], slow=SLOW)

@@ -10,7 +10,7 @@ import pytest
 
 from resnet_kata import catalog
 
-from .conftest import check_of, failed_checks, mutate, needs, solution_source
+from .conftest import bugs, case_test, check_of, failed_checks, needs, solution_source, variants
 
 EX = "16_spot_the_bug"
 ITEMS = {
@@ -68,8 +68,12 @@ FLAW_PHRASES = {
 }
 
 
+def _marks(framework: str) -> list:
+    return [needs(framework), getattr(pytest.mark, framework)]
+
+
 @pytest.mark.parametrize(("framework", "n"), [
-    pytest.param(fw, n, marks=needs(fw), id=f"{fw}-item{n}") for fw, n in FLAW_PHRASES
+    pytest.param(fw, n, marks=_marks(fw), id=f"{fw}-item{n}") for fw, n in FLAW_PHRASES
 ])
 def test_original_flaw_fails_only_its_own_item(grade_source, framework, n):
     record = grade_source(EX, framework, flawed_item(framework, n))
@@ -78,7 +82,7 @@ def test_original_flaw_fails_only_its_own_item(grade_source, framework, n):
     assert failed_checks(record) == [name]
 
 
-@pytest.mark.parametrize("framework", [pytest.param(fw, marks=needs(fw)) for fw in ITEMS])
+@pytest.mark.parametrize("framework", [pytest.param(fw, marks=_marks(fw)) for fw in ITEMS])
 def test_untouched_stub_fails_every_item_with_its_flaw(grade_source, framework):
     record = grade_source(EX, framework, stub_source(framework))
     for n, name in enumerate(ITEMS[framework], start=1):
@@ -252,17 +256,6 @@ TF_BUGS = {
 }
 
 
-def _bug_params(bugs: dict, framework: str) -> list:
-    return [pytest.param(framework, b, marks=needs(framework), id=f"{framework}-{b}") for b in bugs]
-
-
-@pytest.mark.parametrize(("framework", "bug"), _bug_params(TORCH_BUGS, "torch") + _bug_params(TF_BUGS, "tf"))
-def test_wrong_repair_is_named_by_its_item(grade_source, framework, bug):
-    edits, name, phrase = (TORCH_BUGS if framework == "torch" else TF_BUGS)[bug]
-    record = grade_source(EX, framework, mutate(solution_source(EX, framework), *edits), only=[name])
-    assert phrase in failure(record, name)
-
-
 # -- repairs written differently from the reference pass -----------------------------------
 
 TORCH_VARIANTS = {
@@ -432,17 +425,23 @@ TF_VARIANTS = {
 }
 
 
-def _variant_params(variants: dict, framework: str) -> list:
-    return [pytest.param(framework, v, marks=needs(framework), id=f"{framework}-{v}") for v in variants]
+def repairs(framework: str, table: dict[str, tuple[int, str]]) -> dict[str, str]:
+    """The reference solution with one item replaced by each repair in `table` (name -> (item, code))."""
+    return {name: alternative(framework, n, code) for name, (n, code) in table.items()}
 
 
-@pytest.mark.parametrize(("framework", "variant"),
-                         _variant_params(TORCH_VARIANTS, "torch") + _variant_params(TF_VARIANTS, "tf"))
-def test_correct_variant_passes(grade_source, framework, variant):
-    n, code = (TORCH_VARIANTS if framework == "torch" else TF_VARIANTS)[variant]
-    name = ITEMS[framework][n - 1]
-    record = grade_source(EX, framework, alternative(framework, n, code), only=[name])
-    assert check_of(record, name).status == "pass", check_of(record, name).message
+def its_item(framework: str, table: dict[str, tuple[int, str]]):
+    """`only=` for a repair: just the check of the item it replaces."""
+    return lambda name: [ITEMS[framework][table[name][0] - 1]]
+
+
+# each wrong repair is graded by its item alone (a bug's `only` defaults to its named check);
+# no case takes 2 s (--durations=0), so none is marked slow
+test_cases = case_test(EX, [
+    *bugs("torch", TORCH_BUGS), *bugs("tf", TF_BUGS),
+    *variants("torch", repairs("torch", TORCH_VARIANTS), only=its_item("torch", TORCH_VARIANTS)),
+    *variants("tf", repairs("tf", TF_VARIANTS), only=its_item("tf", TF_VARIANTS)),
+])
 
 
 def test_items_are_marked_alike_in_stubs_and_solutions():

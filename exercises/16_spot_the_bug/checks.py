@@ -1,9 +1,21 @@
-"""Checks for 16_spot_the_bug: four repaired answers per framework, one check each."""
+"""Checks for 16_spot_the_bug: four repaired answers per framework, one check each.
+
+Each item runs the learner's repaired code on a few inputs and compares what it does
+with what the statement asks; when it differs, the message names the flaw the
+original answer had (or another known mistake). No item depends on another, so one
+broken answer never hides the verdict on the others. Residual-block items reuse the
+block battery (items.py); the other items are in driver_torch.py and driver_tf.py,
+which import their framework inside their functions.
+"""
 
 from resnet_kata.checks import Check
-from resnet_kata.checks import spot as S
 from resnet_kata.checks.blocks import BlockSpec, Case
 from resnet_kata.checks.spec import BN, Conv, Seq
+
+from .driver_tf import AudioCase, ClipRun, ClipSpec, audio_item, clipping_item
+from .driver_torch import DepthSpec, depth_item, head_item
+from .items import BlockItem, block_item, warmup_item
+from .references import Warmup
 
 # -- residual blocks: torch item 1 (the skip adds) and tf item 1 (a shortcut at every stride)
 
@@ -103,9 +115,9 @@ SHORTCUT_SPEC = BlockSpec(
 # -- the per-epoch warmup: torch item 3 and tf item 4
 
 WARMUPS = [
-    S.Warmup(base=0.1, warmup=5, decay=0.5),
-    S.Warmup(base=0.3, warmup=3, decay=0.1, epochs=6),
-    S.Warmup(base=0.05, warmup=1, decay=0.9, epochs=4),
+    Warmup(base=0.1, warmup=5, decay=0.5),
+    Warmup(base=0.3, warmup=3, decay=0.1, epochs=6),
+    Warmup(base=0.05, warmup=1, decay=0.9, epochs=4),
 ]
 WARMUP_LESSON = ("The rate rises linearly to base_lr over the warmup epochs, then decays by "
                  "`decay` per epoch, as a function of the epoch alone. Multiplying by 0.1 every "
@@ -120,20 +132,20 @@ def audio_counts(in_channels: int, num_classes: int) -> tuple[int, int]:
 
 
 AUDIO = [
-    S.AudioCase((1, 10), (2, 1, 64), audio_counts(1, 10)),
-    S.AudioCase((40, 12), (1, 40, 37), audio_counts(40, 12)),
+    AudioCase((1, 10), (2, 1, 64), audio_counts(1, 10)),
+    AudioCase((40, 12), (1, 40, 37), audio_counts(40, 12)),
 ]
 
 # -- Keras item 3: clipping before the update
 
-CLIP = S.ClipSpec(runs=(
-    S.ClipRun(scale=30.0, max_norm=1.0, epochs=2, what="Exploding gradients"),
-    S.ClipRun(scale=0.3, max_norm=1e3, epochs=1, what="Gradients under the bound"),
+CLIP = ClipSpec(runs=(
+    ClipRun(scale=30.0, max_norm=1.0, epochs=2, what="Exploding gradients"),
+    ClipRun(scale=0.3, max_norm=1e3, epochs=1, what="Gradients under the bound"),
 ))
 
 # -- torch item 4: ResNet-18's layout
 
-DEPTH = S.DepthSpec(
+DEPTH = DepthSpec(
     name="resnet18", stages=(2, 2, 2, 2), params=11_689_512, tensors=62, entries=122,
     known={(3, 4, 6, 3): "ResNet-34 (21,797,672 parameters)"},
 )
@@ -142,46 +154,46 @@ DEPTH = S.DepthSpec(
 def checks(framework: str) -> list[Check]:
     if framework == "torch":
         return [
-            Check("item1_skip", "Item 1: the skip connection adds", S.block_item(S.BlockItem(
+            Check("item1_skip", "Item 1: the skip connection adds", block_item(BlockItem(
                 ADD_SPEC, crash=lambda case, why: "", shape=_concat_shape,
                 lesson="The skip adds x: the block keeps its shape, adds no parameters, and "
                        "relu(x) comes out when the branch is zeroed, with the gradient flowing "
                        "through the identity. Concatenation is DenseNet's connection.",
             ))),
-            Check("item2_head", "Item 2: a new head replaces fc", S.head_item(
+            Check("item2_head", "Item 2: a new head replaces fc", head_item(
                 "replace_head", widths=(512, 2048), num_classes=7,
                 lesson="`fc` is replaced by a fresh Linear on the pooled features (512 or 2048 "
                        "wide); no 1000-way layer is left and every pretrained key still loads "
                        "by name.",
             )),
-            Check("item3_warmup", "Item 3: a LambdaLR that warms up", S.warmup_item(
+            Check("item3_warmup", "Item 3: a LambdaLR that warms up", warmup_item(
                 "warmup_scheduler", WARMUPS,
                 lesson=WARMUP_LESSON + " LambdaLR multiplies the optimizer's rate by the factor "
                        "the lambda returns.",
             )),
-            Check("item4_resnet18", "Item 4: ResNet-18's layout", S.depth_item(
+            Check("item4_resnet18", "Item 4: ResNet-18's layout", depth_item(
                 DEPTH,
                 lesson="ResNet-18 has two basic blocks per stage: 1 + 2 x 8 + 1 = 18 weighted "
                        "layers and 11,689,512 parameters; (3, 4, 6, 3) is ResNet-34.",
             )),
         ]
     return [
-        Check("item1_shortcut", "Item 1: a shortcut at every stride and width", S.block_item(S.BlockItem(
+        Check("item1_shortcut", "Item 1: a shortcut at every stride and width", block_item(BlockItem(
             SHORTCUT_SPEC, crash=_shortcut_crash, shape=_shortcut_shape,
             lesson="`downsample` exists in every block: None (no parameters) when x fits the branch, "
                    "a 1x1 conv and BN when the stride or the channel count changes, at stride 1 too.",
         ))),
-        Check("item2_conv1d", "Item 2: 1-D layers for audio", S.audio_item(
+        Check("item2_conv1d", "Item 2: 1-D layers for audio", audio_item(
             "audio_model", AUDIO, kernel=3, pool=2,
             lesson="Conv1D and MaxPooling1D take one integer per size (kernel 3, pool 2): the "
                    "model runs on (batch, time, channels) clips of any length.",
         )),
-        Check("item3_clipping", "Item 3: clipping before the update", S.clipping_item(
+        Check("item3_clipping", "Item 3: clipping before the update", clipping_item(
             CLIP,
             lesson="The gradients are clipped to the global norm before SGD applies them, and "
                    "left alone under the bound. A callback runs after the update: it cannot clip.",
         )),
-        Check("item4_warmup", "Item 4: a warmup for LearningRateScheduler", S.warmup_item(
+        Check("item4_warmup", "Item 4: a warmup for LearningRateScheduler", warmup_item(
             "warmup_schedule", WARMUPS, lesson=WARMUP_LESSON,
         )),
     ]

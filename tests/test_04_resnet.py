@@ -6,6 +6,7 @@ torchvision reference, and the GPU benchmark runs in its CPU smoke mode.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -13,20 +14,27 @@ import sys
 
 import pytest
 
-from resnet_kata import catalog
-from resnet_kata.checks import networks as N
+from resnet_kata import catalog, worker
+from resnet_kata.checks import spec as S
 
 from .conftest import (
     ROOT,
+    bugs,
+    case_test,
     check_of,
-    failed_checks,
     mutate,
     needs,
     solution_source,
-    variant_test,
+    variants,
 )
 
 EX = "04_resnet"
+
+
+def exercise_module(name: str):
+    """A module of the exercise's folder (`network`, `keys`), loaded as the worker loads it."""
+    return importlib.import_module(worker.exercise_package(catalog.resolve(EX)) + "." + name)
+
 
 # torch solution lines the mutations edit
 T_R18 = "return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels, width)"
@@ -154,31 +162,6 @@ TF_BUGS = {
     ),
 }
 
-def _graded(grade_source, fw: str, edits, check: str):
-    # only the api gate and the check under test: a check left out does not block another
-    record = grade_source(EX, fw, mutate(solution_source(EX, fw), *edits), only=["api", check])
-    assert record.status != "pass"
-    result = check_of(record, check)
-    assert result.status in ("fail", "error"), failed_checks(record)
-    return result
-
-
-@needs("torch")
-@pytest.mark.parametrize("bug", TORCH_BUGS)
-def test_torch_bug_is_caught_by_the_right_check(grade_source, bug):
-    edits, check, phrase = TORCH_BUGS[bug]
-    result = _graded(grade_source, "torch", edits, check)
-    assert phrase in result.message, result.message
-
-
-@needs("tf")
-@pytest.mark.parametrize("bug", TF_BUGS)
-def test_tf_bug_is_caught_by_the_right_check(grade_source, bug):
-    edits, check, phrase = TF_BUGS[bug]
-    result = _graded(grade_source, "tf", edits, check)
-    assert phrase in result.message, result.message
-
-
 DETACHED = {
     "torch": ("return self.fc(torch.flatten(self.avgpool(x), 1))",
               "return self.fc(torch.flatten(self.avgpool(x), 1).detach())"),
@@ -187,7 +170,9 @@ DETACHED = {
 }
 
 
-@pytest.mark.parametrize("fw", [pytest.param(fw, marks=needs(fw)) for fw in DETACHED])
+@pytest.mark.slow
+@pytest.mark.parametrize("fw", [pytest.param(fw, marks=[needs(fw), getattr(pytest.mark, fw)])
+                                for fw in DETACHED])
 def test_detached_body_fails_gradients_and_training(grade_source, fw):
     """Values stay right, so only gradients and the training run can notice."""
     record = grade_source(EX, fw, mutate(solution_source(EX, fw), DETACHED[fw]),
@@ -197,6 +182,7 @@ def test_detached_body_fails_gradients_and_training(grade_source, fw):
     assert training.status == "fail" and "validation accuracy" in training.message, training.message
 
 
+@pytest.mark.torch
 @needs("torch")
 def test_bottleneck_stride_on_conv1_keeps_torchvision_keys(grade_source):
     """Keys and counts cannot see where the stride sits; only the structure check can."""
@@ -207,6 +193,7 @@ def test_bottleneck_stride_on_conv1_keeps_torchvision_keys(grade_source):
     assert "`layer2.0.conv1` stride is (2, 2), expected 1" in check_of(record, "structure").message
 
 
+@pytest.mark.torch
 @needs("torch")
 def test_shape_trace_lists_every_stage(grade_source):
     edits, _, _ = TORCH_BUGS["maxpool_missing"]
@@ -540,37 +527,48 @@ TF_VARIANTS = {
 
 
 
-test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
-test_tf_correct_variant_passes = variant_test(EX, "tf", TF_VARIANTS)
+def api_and(named: list[str]) -> list[str]:
+    """Only the api gate and the checks under test: a check left out does not block another."""
+    return ["api", *named]
+
+
+test_cases = case_test(EX, [
+    *bugs("torch", TORCH_BUGS, only=api_and), *bugs("tf", TF_BUGS, only=api_and),
+    *variants("torch", TORCH_VARIANTS), *variants("tf", TF_VARIANTS),
+], slow=[
+    "tf-resnet34_layout_for_resnet18", "tf-bottleneck_stride_on_conv1",
+    *(f"torch-{v}" for v in TORCH_VARIANTS), *(f"tf-{v}" for v in TF_VARIANTS),
+])
 
 
 def test_closed_form_matches_torchvision_reference():
     """The expected layers generate torchvision's counts, keys and shapes exactly."""
+    net = exercise_module("network")
     ex = catalog.resolve(EX)
     reference = json.loads((ex.dir / "torchvision_resnet.json").read_text(encoding="utf-8"))
     defaults = {"num_classes": 1000, "in_channels": 3, "width": 64}
     builds = {
-        "resnet18": N.Build.of("resnet18", "basic", (2, 2, 2, 2), defaults),
-        "resnet34": N.Build.of("resnet34", "basic", (3, 4, 6, 3), defaults),
-        "resnet50": N.Build.of("resnet50", "bottleneck", (3, 4, 6, 3), defaults),
+        "resnet18": net.ResNetBuild.of("resnet18", "basic", (2, 2, 2, 2), defaults),
+        "resnet34": net.ResNetBuild.of("resnet34", "basic", (3, 4, 6, 3), defaults),
+        "resnet50": net.ResNetBuild.of("resnet50", "bottleneck", (3, 4, 6, 3), defaults),
     }
     for name, build in builds.items():
-        layers = N.expected_layers(build)
-        trainable, frozen = N.S.expected_counts(layers, "tf")
+        layers = net.expected_layers(build)
+        trainable, frozen = S.expected_counts(layers, "tf")
         assert trainable == reference[name]["params"]
         keys = {}
-        for path, spec in N.S.leaves(layers).items():
-            if isinstance(spec, N.S.Conv):
+        for path, spec in S.leaves(layers).items():
+            if isinstance(spec, S.Conv):
                 k = (spec.k,) * spec.dims
                 keys[f"{path}.weight"] = [spec.cout, spec.cin // spec.groups, *k]
-            elif isinstance(spec, N.S.BN):
+            elif isinstance(spec, S.BN):
                 keys |= {f"{path}.{p}": [spec.ch] for p in ("weight", "bias", "running_mean",
                                                             "running_var")}
                 keys[f"{path}.num_batches_tracked"] = []
             else:
                 keys |= {f"{path}.weight": [spec.cout, spec.cin], f"{path}.bias": [spec.cout]}
         assert keys == reference[name]["keys_shapes"]
-    assert N.S.expected_counts(N.expected_layers(builds["resnet18"]), "tf")[1] == 9_600
+    assert S.expected_counts(net.expected_layers(builds["resnet18"]), "tf")[1] == 9_600
 
 
 def test_key_diff_groups_a_module_per_line():
@@ -579,7 +577,7 @@ def test_key_diff_groups_a_module_per_line():
             "layer2.0.conv1.weight": (16, 8, 3, 3), "fc.weight": (10, 64), "fc.bias": (10,)}
     got = {"conv1.weight": (8, 3, 3, 3), "layer2.0.conv1.weight": (16, 8, 3, 3),
            "classifier.weight": (10, 64), "classifier.bias": (10,)}
-    assert N.key_diff(got, want) == [
+    assert exercise_module("keys").key_diff(got, want) == [
         "missing: `layer2.0.downsample` (3 entries)",
         "missing: `fc` (2 entries)",
         "unexpected: `classifier` (2 entries)",
@@ -590,6 +588,8 @@ def test_key_diff_groups_a_module_per_line():
 BENCHMARK = ROOT / "benchmarks" / "gpu_throughput.py"
 
 
+@pytest.mark.slow
+@pytest.mark.torch
 @needs("torch")
 def test_gpu_benchmark_smoke_mode_compares_with_torchvision(tmp_path):
     """--smoke runs on the CPU; a stand-in torchvision (the solution) exercises the comparison."""
@@ -614,6 +614,7 @@ def test_gpu_benchmark_smoke_mode_compares_with_torchvision(tmp_path):
     assert "slowest ratio" in done.stdout
 
 
+@pytest.mark.torch
 @needs("torch")
 def test_gpu_benchmark_says_why_it_cannot_run_without_cuda():
     import torch

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
+from resnet_kata import catalog, worker
 from resnet_kata import data as D
-from resnet_kata.checks import networks as N
+from resnet_kata.checks import spec as S
 
 from .conftest import (
-    bug_test,
-    variant_test,
+    bugs,
+    case_test,
+    variants,
 )
 
 EX = "05_resnet1d_audio"
+
+
+def exercise_module(name: str):
+    """A module of the exercise's folder (`network`), loaded as the worker loads it."""
+    return importlib.import_module(worker.exercise_package(catalog.resolve(EX)) + "." + name)
+
 
 T_BLOCK_CONV1 = "self.conv1 = nn.Conv1d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)"
 T_BLOCK_CONV2 = "self.conv2 = nn.Conv1d(out_channels, out_channels, 3, padding=1, bias=False)"
@@ -89,11 +99,6 @@ TF_BUGS = {
         "function", "before the add",
     ),
 }
-
-
-test_torch_bug_is_caught_by_the_right_check = bug_test(
-    EX, "torch", TORCH_BUGS, only=lambda named: ["api", *named])
-test_tf_bug_is_caught_by_the_right_check = bug_test(EX, "tf", TF_BUGS, only=lambda named: ["api", *named])
 
 
 TORCH_VARIANTS = {
@@ -282,16 +287,25 @@ TF_VARIANTS = {
 
 
 
-test_torch_correct_variant_passes = variant_test(EX, "torch", TORCH_VARIANTS)
-test_tf_correct_variant_passes = variant_test(EX, "tf", TF_VARIANTS)
+def api_and(named: list[str]) -> list[str]:
+    """Only the api gate and the checks under test: a check left out does not block another."""
+    return ["api", *named]
+
+
+test_cases = case_test(EX, [
+    *bugs("torch", TORCH_BUGS, only=api_and), *bugs("tf", TF_BUGS, only=api_and),
+    *variants("torch", TORCH_VARIANTS), *variants("tf", TF_VARIANTS),
+], slow=[f"tf-{v}" for v in TF_VARIANTS])
 
 
 def test_counts_match_the_catalogue():
     defaults = {"in_channels": 1, "num_classes": 10, "layers": (2, 2, 2, 2), "width": 32}
 
+    net = exercise_module("network")
+
     def count(**kwargs) -> int:
-        build = N.Build.of("ResNet1D", "basic", (2, 2, 2, 2), defaults, dims=1, **kwargs)
-        return N.S.expected_counts(N.expected_layers(build), "torch")[0]
+        build = net.Net1DBuild.of("ResNet1D", defaults, **kwargs)
+        return S.expected_counts(net.expected_layers(build), "torch")[0]
 
     assert count() == 966_058
     assert count(in_channels=40, num_classes=12, width=16) == 248_044

@@ -1,7 +1,9 @@
 """Checks for 05_resnet1d_audio: ResNet1D, a ResNet-18-style network over time."""
 
 from resnet_kata import data as D
-from resnet_kata.checks.networks import Build, NetSpec, NetTrain, net_checks
+from resnet_kata.checks.networks import NetSpec, NetTrain, net_checks
+
+from .network import NET, Net1DBuild
 
 DEFAULTS = {"in_channels": 1, "num_classes": 10, "layers": (2, 2, 2, 2), "width": 32}
 ONE_INTEGER = (
@@ -10,8 +12,8 @@ ONE_INTEGER = (
 )
 
 
-def net(**kwargs) -> Build:
-    return Build.of("ResNet1D", "basic", (2, 2, 2, 2), DEFAULTS, dims=1, **kwargs)
+def net(**kwargs) -> Net1DBuild:
+    return Net1DBuild.of("ResNet1D", DEFAULTS, **kwargs)
 
 
 def audio_clips():
@@ -25,6 +27,7 @@ MFCC = net(in_channels=40, num_classes=12, width=16)
 SMALL = net(in_channels=3, num_classes=4, layers=(1, 2, 1, 1), width=8)
 
 SPEC = NetSpec(
+    net=NET,
     fns=("ResNet1D",),
     signature="ResNet1D(in_channels=1, num_classes=10, layers=(2, 2, 2, 2), width=32)",
     api=net(in_channels=2, num_classes=5, layers=(1, 1, 1, 1), width=8),
@@ -50,4 +53,4 @@ SPEC = NetSpec(
 
 
 def checks(framework: str):
-    return net_checks(SPEC, framework)
+    return net_checks(SPEC)

@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markdown import Markdown
@@ -22,7 +23,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from . import catalog, devcheck, docsview, frameworks, report, runner
+from . import catalog, devcheck, docsview, drill, frameworks, report, runner
 from . import workspace as ws
 from .catalog import CatalogError, Exercise, UnknownExercise
 from .choose import UsageError
@@ -166,6 +167,9 @@ def _run_check(args: argparse.Namespace, space: ws.Workspace, ex: Exercise, fw: 
         report.render(record, con, frameworks.LABELS.get(fw, fw))
     if not args.impl and not record.error_kind.is_kit:
         space.record_result(ex.id, fw, record.status == "pass" and not only)
+        if not record.passed and drill.mark_due(space, ex.id) and not args.json:
+            con.print(f"[dim]The interview questions of {ex.id} are due again: resnet-kata drill "
+                      f"--topic {ex.number}[/]")
     return record.exit_code
 
 
@@ -204,6 +208,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_hint(args: argparse.Namespace) -> int:
     space = _workspace(args)
+    _refuse_during_interview(space, "Hints")
     _show_hints(_console(), space, _current(space, args.exercise))
     return OK
 
@@ -222,6 +227,7 @@ def _show_hints(con: Console, space: ws.Workspace, ex: Exercise) -> None:
 
 def cmd_solution(args: argparse.Namespace) -> int:
     space = _workspace(args)
+    _refuse_during_interview(space, "Solutions")
     ex = _resolve(args.exercise)
     fw = _framework(ex, args.framework, space)
     con = _console()
@@ -272,13 +278,25 @@ def cmd_progress(args: argparse.Namespace) -> int:
     for fw in _columns(items):
         offered = [ex for ex in items if fw in ex.frameworks]
         per_fw[fw] = (sum(space.passed(ex.id, fw) for ex in offered), len(offered))
+    from . import interview
+
+    interviews = interview.history(space)
+    passed_interviews = sum(1 for r in interviews if r.get("passed"))
+    due = drill.cards_due_count(space)
+    reviewed = len(drill.schedule(space))
     if args.json:
-        print(json.dumps({fw: {"passed": p, "total": t} for fw, (p, t) in per_fw.items()}))
+        data: dict[str, Any] = {fw: {"passed": p, "total": t} for fw, (p, t) in per_fw.items()}
+        data["interviews"] = {"passed": passed_interviews, "total": len(interviews)}
+        data["drill"] = {"due": due, "reviewed": reviewed}
+        print(json.dumps(data))
         return OK
     con = _console()
     for fw, (p, t) in per_fw.items():
         bar = "█" * p + "░" * (t - p)
         con.print(f"{frameworks.LABELS[fw]:<18} {bar} {p}/{t}")
+    con.print(f"Interviews: {passed_interviews} passed of {len(interviews)}")
+    con.print(f"Drill: {due} card(s) due now, {reviewed} reviewed so far"
+              + (" (resnet-kata drill)" if due else ""))
     cur = space.current()
     if cur:
         con.print(f"Current: {cur[0]} ({cur[1]})")
@@ -298,6 +316,7 @@ def _title(path: Path) -> str:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
+    _refuse_during_interview(_workspace(args), "The docs")
     pages = _doc_pages()
     con = _console()
     if not args.name:
@@ -343,6 +362,113 @@ def cmd_notebook(args: argparse.Namespace) -> int:
     con.print(f"Notebook: [bold]{path}[/] ({state})")
     con.print(f"Open it with [bold]jupyter lab {path}[/] (or VS Code), run the cells, and grade the "
               "stub cell until it passes.")
+    return OK
+
+
+def _ask(prompt: str) -> str:
+    """A line from standard input (a terminal or a pipe); EOF ends the session."""
+    try:
+        return input(prompt)
+    except EOFError:
+        raise KeyboardInterrupt from None
+
+
+def _refuse_during_interview(space: ws.Workspace, what: str) -> None:
+    from . import interview
+
+    under_way = interview.active(space)
+    if under_way:
+        raise UsageError(f"{what} are not available during an interview ({under_way['exercise']}, "
+                         f"until {under_way['until'][11:16]} UTC). Finish or stop it (Ctrl-C) first.")
+
+
+def cmd_interview(args: argparse.Namespace) -> int:
+    from . import interview
+
+    space = _workspace(args)
+    con = _console()
+    if args.history:
+        rows = interview.history(space)
+        if args.json:
+            print(json.dumps(rows, indent=2, ensure_ascii=False))
+            return OK
+        table = Table(title="Interviews")
+        for col in ("started", "exercise", "framework", "result", "checks", "oral"):
+            table.add_column(col)
+        for r in rows:
+            result = (f"passed in {r['seconds_to_pass']:.0f} s" if r["passed"]
+                      else f"not passed ({r['ended']})")
+            oral = ", ".join(drill.RATING_NAMES[o["rating"]] for o in r["oral"]) or "-"
+            table.add_row(r["started"][:16].replace("T", " "), r["exercise"], r["framework"], result,
+                          str(r["checks_run"]), oral)
+        con.print(table if rows else "No interviews yet: resnet-kata interview")
+        return OK
+    if args.exercise:
+        ex = _resolve(args.exercise)
+        fw = _framework(ex, args.framework, space)
+    else:
+        picked = interview.pick(space, args.framework)
+        if picked is None:
+            raise UsageError("every exercise is passed; name one: resnet-kata interview 04")
+        ex, fw = picked
+    _require_framework(fw)
+    minutes = args.minutes if args.minutes is not None else interview.MINUTES[ex.difficulty]
+    if minutes <= 0:
+        raise UsageError("--minutes must be positive")
+    interactive = sys.stdin.isatty() and con.is_terminal
+    rep, path = interview.coding_round(space, ex, fw, minutes, con, interactive, poll=args.poll)
+    if rep.ended != "interrupted":
+        try:
+            interview.oral_round(space, ex, rep, con, _ask)
+        except KeyboardInterrupt:
+            con.print("[dim]Oral round stopped.[/]")
+    js, md = interview.write_report(space, rep)
+    con.print(f"Report: [bold]{md}[/] (and {js.name})")
+    return OK if rep.passed else FAILED
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    space = _workspace(args)
+    con = _console()
+    at = drill.now()
+    if args.list:
+        rows = [r for r in drill.listing(space, at)
+                if not args.topic or args.topic in r["id"] or any(args.topic in e for e in r["exercises"])]
+        if args.json:
+            print(json.dumps(rows, indent=2, ensure_ascii=False))
+            return OK
+        table = Table(title=f"Drill cards ({sum(r['reviewed'] for r in rows)} reviewed of {len(rows)})")
+        table.add_column("due", no_wrap=True)
+        table.add_column("card", overflow="fold")
+        table.add_column("exercises", overflow="fold")
+        for r in sorted(rows, key=lambda r: (r["due"] is None, r["due"] or "")):
+            table.add_row(drill.when(r["due"], at), r["question"], ", ".join(r["exercises"]))
+        con.print(table)
+        return OK
+    items = drill.due(space, at, new=args.new, topic=args.topic)
+    if args.json:
+        print(json.dumps(drill.as_json(items), indent=2, ensure_ascii=False))
+        return OK
+    if not items:
+        con.print("Nothing is due. `resnet-kata drill --list` shows when each card is.")
+        return OK
+    docs = catalog.kit_root() / "docs"
+    done = 0
+    try:
+        for n, card in enumerate(items, 1):
+            con.rule(f"card {n}/{len(items)} · {', '.join(card.exercises) or card.topic}")
+            con.print(f"[bold]{card.question}[/]" + (f"\n[dim]{card.source}[/]" if card.source else ""))
+            _ask("Answer it (aloud, or type notes), then press Enter for the model answer: ")
+            con.print(docsview.PageMarkdown(docsview.prepare(card.answer, docs)))
+            rating = None
+            while rating is None:
+                rating = drill.parse_rating(_ask("How did you do? 1 again · 2 hard · 3 good · 4 easy: "))
+            next_due = drill.review(space, card.id, rating, at=drill.now())
+            con.print(f"[dim]Next time: {drill.when(next_due.isoformat(), drill.now())}.[/]")
+            done += 1
+    except KeyboardInterrupt:
+        pass
+    con.print(f"{done} card(s) reviewed; the schedule is saved.")
     return OK
 
 
@@ -478,6 +604,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("progress", "Your progress per framework.", cmd_progress)
     p.add_argument("--json", action="store_true")
+
+    p = verb("interview", "A timed coding round with no hints, then an oral round, and a report.",
+             cmd_interview, "optional")
+    p.add_argument("--framework", "-f", choices=("torch", "tf", "numpy"))
+    p.add_argument("--minutes", type=float, help="default by difficulty: easy 20, medium 30, hard 45")
+    p.add_argument("--history", action="store_true", help="list the interviews so far")
+    p.add_argument("--json", action="store_true", help="with --history: print JSON")
+    p.add_argument("--poll", action="store_true", help="poll for saves (file systems without events)")
+
+    p = verb("drill", "Flashcards of the interview questions, scheduled by spaced repetition (FSRS).",
+             cmd_drill)
+    p.add_argument("--new", type=int, default=10, help="new cards at most in this session (10)")
+    p.add_argument("--topic", help="only cards of this exercise or page (e.g. 03, batchnorm)")
+    p.add_argument("--list", action="store_true", help="every card and when it is due")
+    p.add_argument("--json", action="store_true", help="print JSON and ask nothing")
 
     p = verb("notebook", "Write the exercise as a Jupyter notebook (graded with %%%%kata).",
              cmd_notebook, "required")

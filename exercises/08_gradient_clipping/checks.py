@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from resnet_kata.checks import Check, Context, fail, fmt_shape
-from resnet_kata.checks.calls import library_message, require
-from resnet_kata.checks.library import returned_number
+from resnet_kata.checks.calls import library_message, require, returned_number
 
 from . import driver_tf, driver_torch
 from .mistakes import CLIP_MISTAKES, clip_mistake, norm_mistake, value_mistake

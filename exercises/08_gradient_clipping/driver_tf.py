@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from resnet_kata.checks import Context, fail
-from resnet_kata.checks.calls import call, watch_library
-from resnet_kata.checks.library import returned_number
+from resnet_kata.checks.calls import call, returned_number, watch_library
 
 from .mistakes import CLIP_MISTAKES, clip_mistake
 from .references import Case, Explode, Grads, Outcome, same, total_norm

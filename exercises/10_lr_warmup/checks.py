@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from resnet_kata.checks import Check, Context, fail
-from resnet_kata.checks.calls import call, require
-from resnet_kata.checks.library import returned_number
+from resnet_kata.checks.calls import call, require, returned_number
 
 from . import driver_tf, driver_torch
 from .mistakes import schedule_mistake

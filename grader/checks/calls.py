@@ -1,4 +1,5 @@
-"""Calling the learner's code from a check, and saying what went wrong in it.
+"""Calling the learner's code from a check, reading what it returned, and saying what went
+wrong in it.
 
 The one place that turns an exception raised by learner code into a sentence:
 the worker uses it for the whole file, checks use it for each call they make.
@@ -18,7 +19,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import Context, fail
+import numpy as np
+
+from . import Context, fail, fmt_shape
 
 # The package name prefix under which the worker loads an exercise folder.
 EXERCISE_PACKAGE_PREFIX = "resnet_kata_exercise_"
@@ -164,3 +167,26 @@ def library_message(fn: str, calls: Sequence[str], advice: str = "") -> str:
         f"Your `{fn}` calls {', '.join(f'`{c}`' for c in seen)}. This exercise asks you to "
         f"write it yourself (the grader compares you with that very function). {advice}"
     ).rstrip()
+
+
+def returned_number(value: Any, fn: str, what: str) -> float:
+    """A returned scalar (a 0-dim tensor, a numpy or Python number) as a float.
+
+    `fn` names the learner's function and `what` the value it must return, for the failure.
+    """
+    if value is None:
+        fail(f"`{fn}` returned None; it must return {what}.")
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    elif hasattr(value, "numpy"):
+        value = value.numpy()
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        fail(f"`{fn}` returned a {type(value).__name__}; it must return {what}.")
+    if arr.size != 1:
+        fail(
+            f"`{fn}` returned {arr.size} numbers (shape {fmt_shape(arr.shape)}); it must "
+            f"return one: {what}."
+        )
+    return float(arr.reshape(()))

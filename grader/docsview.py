@@ -3,7 +3,7 @@
 - Table cells wrap (wide characters counted by their cells) instead of ending in "…".
 - Code blocks are never re-wrapped: a line wider than the terminal is cut where it
   must be and goes on in the next line behind a "↪" mark.
-- Links read as the command that opens them (`resnet-kata docs 03_bottleneck`) or as
+- Links read as the command that opens them (`resnet-kata docs NN_slug`) or as
   their address; a diagram shows as its text drawing (`docs/diagrams/<name>.txt`).
 - A `python norun` block says why it is not run (the reason in its `<!-- norun: -->`).
 """

@@ -1,7 +1,7 @@
 """IPython magics: grade a notebook cell with the kit's isolated grader.
 
     %load_ext resnet_kata
-    %%kata 01_residual_block --framework torch
+    %%kata NN_slug --framework torch
     class BasicBlock(nn.Module): ...
 
 The cell is graded in a separate process first (the same time limit and verdicts as

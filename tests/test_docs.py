@@ -41,7 +41,7 @@ ERRATA = (
     "a-keras-residual-block-must-always-have-a-shortcut",
     "conv1d-and-maxpooling1d-take-1-d-arguments",
     "fine-tuning-replaces-fc-and-uses-weights",
-    "imagedatagenerator-and-get_gradients-are-gone-in-keras-3",
+    "imagedatagenerator-is-deprecated-legacy-code-and-get_gradients-is-gone",
     "the-residual-formula-is-y--fx--x",
 )
 
@@ -59,6 +59,8 @@ FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*(.*)$")
 NORUN_NOTE = re.compile(r"^<!-- norun: \S.* -->$")
 LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)")
 DRILL = re.compile(r"^Drill: \[(\w+)\]\((\w+)\.md\) — `resnet-kata start (\w+)`$")
+SHORT_ANSWER = "> **Short answer.** "
+SHORT_ANSWER_WORDS = (50, 170)  # about 70-140 words spoken, 30-60 seconds, with some slack
 
 
 @dataclass(frozen=True)
@@ -305,3 +307,58 @@ def test_every_question_in_the_sources_is_inventoried() -> None:
     assert not missing, "questions in the source documents with no inventory entry:\n" + "\n".join(missing)
     invented = sorted(f"{s}: {t}" for s, ts in listed.items() for t in ts - found.get(s, set()))
     assert not invented, "inventory titles not found in the source documents:\n" + "\n".join(invented)
+
+
+# --- a short answer first ------------------------------------------------------------
+
+
+def question_sections(path: Path, listed: set[str]) -> list[tuple[int, str, list[str]]]:
+    """(line, heading, body lines) for each question section of a page; see the test below."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    in_code, starts = False, []
+    for n, line in enumerate(lines):
+        if FENCE.match(line):
+            in_code = not in_code
+        elif not in_code and re.match(r"^#{1,6} ", line):
+            starts.append(n)
+    out = []
+    for k, n in enumerate(starts):
+        m = re.match(r"^(#{2,3}) (.+?)\s*$", lines[n])
+        if m and (m.group(2).endswith("?") or slug(m.group(2)) in listed):
+            end = starts[k + 1] if k + 1 < len(starts) else len(lines)
+            out.append((n + 1, m.group(2), lines[n + 1 : end]))
+    return out
+
+
+@pytest.mark.parametrize("page", [p.name for p in pages()])
+def test_every_question_opens_with_a_short_answer(page: str) -> None:
+    """Every question section opens with a separate `> **Short answer.**` blockquote.
+
+    A question section is the text under a `##` or `###` heading (outside code fences)
+    whose text ends in "?" or whose anchor docs/questions.toml lists for this page; it
+    runs to the next heading of any level. Its first non-blank line must start with
+    `> **Short answer.** ` followed by text. The blockquote is that line and the lines
+    after it that start with `>`; it must be followed by a blank line or the end of the
+    section (a plain line right after it would be merged into the quote), hold 50-170
+    words (30-60 seconds spoken), and be followed by more text: the detail.
+    """
+    listed = {q["anchor"] for q in inventory() if q["page"] == page}
+    for line, heading, body in question_sections(DOCS / page, listed):
+        where = f"docs/{page}:{line} {heading!r}"
+        text = [s for s in body if s.strip()]
+        assert text and text[0].startswith(SHORT_ANSWER) and text[0][len(SHORT_ANSWER):].strip(), (
+            f"{where}: the first line after the heading must start with {SHORT_ANSWER!r}, "
+            f"found {text[0][:60] if text else '(nothing)'!r}")
+        first = next(i for i, s in enumerate(body) if s.strip())
+        quote = []
+        for s in body[first:]:
+            if not s.startswith(">"):
+                break
+            quote.append(s)
+        after = body[first + len(quote):]
+        assert not after or not after[0].strip(), (
+            f"{where}: leave a blank line after the short answer, or the next line joins the quote")
+        words = len(" ".join(s.lstrip(">") for s in quote).split()) - 2  # minus "**Short answer.**"
+        low, high = SHORT_ANSWER_WORDS
+        assert low <= words <= high, f"{where}: the short answer has {words} words, not {low}-{high}"
+        assert any(s.strip() for s in after), f"{where}: the short answer is not followed by the detail"

@@ -202,3 +202,24 @@ def case_test(exercise: str, items: Iterable[Bug | Variant], slow: Iterable[str]
         run_case(grade_source, exercise, case)
 
     return test
+
+
+# -- the quick suite ------------------------------------------------------------------
+
+# Tests outside the exercises' case tables that take more than a few seconds each on 2
+# cores: every page's code blocks (a fresh interpreter that imports the frameworks), the
+# Keras stubs and solutions through the real runner, and the time-out tests.
+SLOW_NODES = (
+    "tests/test_docs.py::test_code_blocks_run",
+    "tests/test_catalog.py::test_reference_solution_passes[",
+    "tests/test_catalog.py::test_untouched_stub_fails_with_messages[",
+    "tests/test_runner.py::test_infinite_loop_times_out",
+    "tests/test_trust.py::test_bad_input_gets_one_clear_line",
+    "tests/test_trust.py::test_eight_concurrent_passing_checks",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(SLOW_NODES):
+            item.add_marker(pytest.mark.slow)

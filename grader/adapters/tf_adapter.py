@@ -12,6 +12,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import random  # noqa: E402
+import weakref  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -28,6 +29,16 @@ _DEPTHWISE = tuple(c for c in (getattr(L, "DepthwiseConv1D", None), L.DepthwiseC
 
 def _size(v: Any) -> int:
     return int(np.prod(v.shape))
+
+
+def _handle(v: Any) -> Any:
+    """A variable's resource handle (a Keras variable keeps its tf.Variable in `.value`)."""
+    inner = getattr(v, "value", None)
+    for cand in (inner, v):
+        h = getattr(cand, "handle", None) if cand is not None and not callable(cand) else None
+        if h is not None:
+            return h
+    return None
 
 
 class Adapter:
@@ -330,48 +341,96 @@ class Adapter:
         yt = tf.convert_to_tensor(np.asarray(y, np.int64))
         if not model.built:
             model(tf.gather(xt, [0]), training=False)
-        chosen = list(params) if params is not None else None
-
-        def make_step() -> Callable[[Any, Any], Any]:
-            opt = keras.optimizers.Adam(learning_rate=lr)
-            # creating the slots now keeps tf.function to a single trace
-            opt.build(chosen if chosen is not None else model.trainable_variables)
-
-            def step(xb: Any, yb: Any) -> Any:
-                train_vars = chosen if chosen is not None else model.trainable_variables
-                with tf.GradientTape() as tape:
-                    logits = model(xb, training=True)
-                    loss = tf.reduce_mean(
-                        keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True)
-                    )
-                grads = tape.gradient(loss, train_vars)
-                pairs = [(g, v) for g, v in zip(grads, train_vars, strict=True) if g is not None]
-                if pairs:
-                    opt.apply_gradients(pairs)
-                return loss
-
-            return step
-
-        # A traced step is several times faster than eager on small models; a layer
-        # that cannot be traced still trains, eagerly.
-        step_fn = tf.function(make_step(), autograph=False)
+        train_vars = list(params) if params is not None else list(model.trainable_variables)
+        run = self._train_step(model, train_vars, lr)
         losses = []
         for i in range(steps):
             idx = rng.choice(len(x), size=min(batch, len(x)), replace=False)
-            xb, yb = tf.gather(xt, idx), tf.gather(yt, idx)
-            if i == 0:
-                try:
-                    loss = step_fn(xb, yb)
-                except Exception:  # noqa: BLE001 - fall back to eager execution
-                    step_fn = make_step()
-                    loss = step_fn(xb, yb)
-            else:
-                loss = step_fn(xb, yb)
-            value = float(loss.numpy())
+            value = float(run(tf.gather(xt, idx), tf.gather(yt, idx)).numpy())
             losses.append(value)
             if on_step:
                 on_step(i + 1, value)
         return losses
+
+    def _train_step(self, model: Any, train_vars: list[Any], lr: float
+                    ) -> Callable[[Any, Any], Any]:
+        """One Adam step on `train_vars`, traced once per (model, variables, lr) and reused.
+
+        The update is Keras' Adam (beta 0.9/0.999, epsilon 1e-7, bias-corrected
+        step size, constraints applied after it) written as one fused op per
+        variable: tracing `keras.optimizers.Adam.apply_gradients` costs about a
+        second of graph building per model. A fresh call starts from fresh
+        moments, as a fresh optimizer would.
+        """
+        cache = self.__dict__.setdefault("_steps", {})
+        key = (id(model), tuple(id(v) for v in train_vars), float(lr))
+        entry = cache.get(key)
+        if entry is not None and entry[0]() is model:
+            _, run, slots = entry
+            for s in slots:
+                s.assign(tf.zeros_like(s))
+            return run
+        handles = [_handle(v) for v in train_vars]
+        fused = all(h is not None for h in handles)
+        if fused:
+            with tf.init_scope():
+                moments = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False)
+                           for v in train_vars]
+                velocities = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False)
+                              for v in train_vars]
+                iterations = tf.Variable(0.0, trainable=False)
+            slots = [*moments, *velocities, iterations]
+
+            def apply(grads: list[Any]) -> None:
+                t = iterations.assign_add(1.0)
+                b1, b2 = tf.pow(0.9, t), tf.pow(0.999, t)
+                for v, h, m, u, g in zip(train_vars, handles, moments, velocities, grads,
+                                         strict=True):
+                    if g is None:
+                        continue
+                    tf.raw_ops.ResourceApplyAdam(
+                        var=h, m=m.handle, v=u.handle, beta1_power=b1, beta2_power=b2,
+                        lr=tf.constant(lr, v.dtype), beta1=tf.constant(0.9, v.dtype),
+                        beta2=tf.constant(0.999, v.dtype), epsilon=tf.constant(1e-7, v.dtype),
+                        grad=tf.convert_to_tensor(g))
+                    if getattr(v, "constraint", None) is not None:
+                        v.assign(v.constraint(v))
+        else:  # a variable without a resource handle: Keras' own optimizer
+            opt = keras.optimizers.Adam(learning_rate=lr)
+            opt.build(train_vars)  # creating the slots now keeps tf.function to a single trace
+            slots = []
+
+            def apply(grads: list[Any]) -> None:
+                pairs = [(g, v) for g, v in zip(grads, train_vars, strict=True) if g is not None]
+                if pairs:
+                    opt.apply_gradients(pairs)
+
+        def step(xb: Any, yb: Any) -> Any:
+            with tf.GradientTape() as tape:
+                logits = model(xb, training=True)
+                loss = tf.reduce_mean(
+                    keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True)
+                )
+            apply(tape.gradient(loss, train_vars))
+            return loss
+
+        # A traced step is several times faster than eager on small models; a layer
+        # that cannot be traced still trains, eagerly.
+        traced = tf.function(step, autograph=False)
+        state: dict[str, Any] = {"fn": None}
+
+        def run(xb: Any, yb: Any) -> Any:
+            if state["fn"] is None:  # the first call decides, as it traces
+                try:
+                    loss = traced(xb, yb)
+                    state["fn"] = traced
+                    return loss
+                except Exception:  # noqa: BLE001 - fall back to eager execution
+                    state["fn"] = step
+            return state["fn"](xb, yb)
+
+        cache[key] = (weakref.ref(model), run, slots)
+        return run
 
     def recalibrate_bn(self, model: Any, x: np.ndarray) -> None:
         """Set every BN's moving statistics to those of one large training batch.

@@ -216,6 +216,7 @@ SLOW_NODES = (
     "tests/test_runner.py::test_infinite_loop_times_out",
     "tests/test_trust.py::test_bad_input_gets_one_clear_line",
     "tests/test_trust.py::test_eight_concurrent_passing_checks",
+    "tests/test_watch.py::test_the_spare_path_gives_the_same_verdicts",
 )
 
 

@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 
 from resnet_kata.checks import spec as S
-from resnet_kata.checks.networks import Build, Network, Tap, layout_of, stage_blocks, stage_taps
+from resnet_kata.checks.networks import (
+    Build,
+    Network,
+    Tap,
+    layout_of,
+    stage_taps,
+    stem_stages_head_flow,
+)
 
 STAGES = ("layer1", "layer2", "layer3", "layer4")
 TRACE = ("stem", *STAGES, "pool", "fc")
@@ -139,41 +146,6 @@ def _pools(A: Any) -> dict[str, Callable[[Any], Any]]:
     return {'padding="same"': lambda x: ops.max_pool(x, 3, 2, padding="same"), "padding 1": padded}
 
 
-def _block_flow(A: Any, blk: Any, x: Any, t: bool, bug: str = "") -> Any:
-    """One residual block's data flow, from its own conv/bn/downsample layers."""
-    convs = ["conv1", "conv2", "conv3"] if A.get(blk, "conv3") is not None else ["conv1", "conv2"]
-    h = x
-    for i, name in enumerate(convs, start=1):
-        h = A.call(A.get(blk, f"bn{i}"), A.call(A.get(blk, name), h, t), t)
-        if i < len(convs):
-            h = A.relu(h)
-    ds = A.get(blk, "downsample")
-    if ds is None:
-        short = x
-    elif A.get(ds, "0") is not None and A.get(ds, "1") is not None:
-        short = A.call(A.get(ds, "1"), A.call(A.get(ds, "0"), x, t), t)
-    else:
-        short = A.call(ds, x, t)
-    if bug == "relu before add":
-        return A.relu(A.relu(h) + short)
-    if bug == "no final relu":
-        return h + short
-    if bug == "no skip":
-        return A.relu(h)
-    return A.relu(h + short)
-
-
-def reference_flow(A: Any, model: Any, x: Any, t: bool, pool: Callable[[Any], Any], bug: str = ""
-                   ) -> Any:
-    """The whole network recomputed from the learner's own layers."""
-    h = A.call(model.bn1, A.call(model.conv1, x, t), t)
-    h = pool(h if bug == "no stem relu" else A.relu(h))
-    for stage in STAGES:
-        for blk in stage_blocks(A, model, stage):
-            h = _block_flow(A, blk, h, t, bug)
-    return A.call(model.fc, A.flatten(A.spatial_mean(h)), t)
-
-
 class ResNet(Network):
     """resnet18/34/50 as torchvision writes them, in 2-D."""
 
@@ -207,7 +179,7 @@ class ResNet(Network):
 
     def flow(self, A: Any, model: Any, x: Any, training: bool, variant: Any, mistake: str = ""
              ) -> Any:
-        return reference_flow(A, model, x, training, variant, mistake)
+        return stem_stages_head_flow(A, model, x, training, variant, STAGES, mistake)
 
     def layout_line(self, A: Any, model: Any, b: ResNetBuild) -> str:
         return layout_line(A, model, b)

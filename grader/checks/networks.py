@@ -734,3 +734,42 @@ def net_checks(spec: NetSpec) -> list[Check]:
 __all__ = ["Build", "NetSpec", "NetTrain", "Network", "Tap", "cap", "construct", "group_paths",
            "hint", "layer_diff", "layout_of", "net_checks", "prepared", "shown", "stage_blocks",
            "stage_taps", "trace", "trace_table"]
+
+
+def residual_block_flow(A: Any, blk: Any, x: Any, t: bool, bug: str = "") -> Any:
+    """One residual block's data flow, from its own layers under the kit's names (conv1..conv3,
+    bn1..bn3, downsample): a basic block when it has no conv3, a bottleneck when it has.
+    `bug` recomputes a named wrong version: "relu before add", "no final relu", "no skip"."""
+    convs = ["conv1", "conv2", "conv3"] if A.get(blk, "conv3") is not None else ["conv1", "conv2"]
+    h = x
+    for i, name in enumerate(convs, start=1):
+        h = A.call(A.get(blk, f"bn{i}"), A.call(A.get(blk, name), h, t), t)
+        if i < len(convs):
+            h = A.relu(h)
+    ds = A.get(blk, "downsample")
+    if ds is None:
+        short = x
+    elif A.get(ds, "0") is not None and A.get(ds, "1") is not None:
+        short = A.call(A.get(ds, "1"), A.call(A.get(ds, "0"), x, t), t)
+    else:
+        short = A.call(ds, x, t)
+    if bug == "relu before add":
+        return A.relu(A.relu(h) + short)
+    if bug == "no final relu":
+        return h + short
+    if bug == "no skip":
+        return A.relu(h)
+    return A.relu(h + short)
+
+
+def stem_stages_head_flow(A: Any, model: Any, x: Any, t: bool, pool: Callable[[Any], Any],
+                          stages: tuple[str, ...], bug: str = "") -> Any:
+    """A ResNet-family network recomputed from the learner's own layers: conv1, bn1, ReLU,
+    `pool`, every block of `stages`, a global average, fc. `bug` as in `residual_block_flow`,
+    or "no stem relu"."""
+    h = A.call(model.bn1, A.call(model.conv1, x, t), t)
+    h = pool(h if bug == "no stem relu" else A.relu(h))
+    for stage in stages:
+        for blk in stage_blocks(A, model, stage):
+            h = residual_block_flow(A, blk, h, t, bug)
+    return A.call(model.fc, A.flatten(A.spatial_mean(h)), t)

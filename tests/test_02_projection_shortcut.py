@@ -27,6 +27,7 @@ T_IDENTITY = "identity = x if self.downsample is None else self.downsample(x)"
 T_RETURN = "return F.relu(out + identity)"
 
 TORCH_BUGS = {
+    "shortcut_never_applied": ([(T_IDENTITY, "identity = x")], "shapes", "shortcut must be projected"),
     "projects_only_when_strided": ([(T_RULE, "if stride != 1:")], "shortcut", "only when strided"),
     "projects_only_when_channels_change": (
         [(T_RULE, "if in_channels != out_channels:")], "shortcut", "shrinks H and W",
@@ -105,6 +106,7 @@ K_IDENTITY = "identity = x if self.downsample is None else self.downsample(x, tr
 K_RETURN = "return keras.ops.relu(out + identity)"
 
 TF_BUGS = {
+    "shortcut_never_applied": ([(K_IDENTITY, "identity = x")], "shapes", "shortcut must be projected"),
     "projects_only_when_strided": ([(K_RULE, "if stride != 1:")], "shortcut", "only when strided"),
     "projects_only_when_channels_change": (
         [(K_RULE, "if in_channels != out_channels:")], "shortcut", "shrinks H and W",

@@ -69,11 +69,27 @@ def learner_frames(exc: BaseException, impl: Path) -> str:
     return "\n".join(frames)
 
 
+_ADD_MISMATCH = re.compile(
+    r"Incompatible shapes|must match the size of tensor|operands could not be broadcast together"
+)
+
+
+def shape_hint(exc: BaseException, frames: str) -> str:
+    """A sentence for the commonest crash of a residual network: two tensors of different
+    shapes added together (the shortcut was not brought to the branch's shape)."""
+    last_line = frames.strip().splitlines()[-1] if frames.strip() else ""
+    if _ADD_MISMATCH.search(str(exc)) and "+" in last_line:
+        return ("\nThe two sides of that addition have different shapes. When a block changes the "
+                "stride or the number of channels, the shortcut must be projected (`downsample`) "
+                "before it is added.")
+    return ""
+
+
 def describe_exception(exc: BaseException, impl: Path) -> str:
-    """`Type: message` and the learner's frames under it."""
+    """`Type: message`, the learner's frames under it, and a hint for a shape mismatch."""
     head = f"{type(exc).__name__}: {exception_text(exc)}".rstrip(": ")
     frames = learner_frames(exc, impl)
-    return f"{head}\n{frames}" if frames else head
+    return (f"{head}\n{frames}" if frames else head) + shape_hint(exc, frames)
 
 
 def where(exc: BaseException, module: ModuleType) -> str:

@@ -24,6 +24,17 @@ def needs(framework: str):
     )
 
 
+def exercise_framework_params() -> list:
+    """One pytest param per exercise and framework, marked with the framework and skipped
+    when it is not installed."""
+    return [
+        pytest.param(ex, fw, marks=[needs(fw), *([getattr(pytest.mark, fw)] if fw != "numpy" else [])],
+                     id=f"{ex.id}-{fw}")
+        for ex in catalog.exercises()
+        for fw in ex.frameworks
+    ]
+
+
 def solution_source(exercise: str, framework: str) -> str:
     return catalog.resolve(exercise).solution(framework).read_text(encoding="utf-8")
 

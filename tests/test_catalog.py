@@ -12,15 +12,10 @@ import pytest
 
 from resnet_kata import catalog, devcheck
 
-from .conftest import ROOT, needs
+from .conftest import ROOT, exercise_framework_params
 
 EXERCISES = catalog.exercises()
-PAIRS = [
-    pytest.param(ex, fw, marks=[needs(fw), *([getattr(pytest.mark, fw)] if fw != "numpy" else [])],
-                 id=f"{ex.id}-{fw}")
-    for ex in EXERCISES
-    for fw in ex.frameworks
-]
+PAIRS = exercise_framework_params()
 
 
 def test_catalog_is_not_empty_and_ordered():

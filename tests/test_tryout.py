@@ -25,15 +25,10 @@ import pytest
 
 from resnet_kata import catalog, frameworks
 
-from .conftest import needs
+from .conftest import exercise_framework_params
 
 EXERCISES = catalog.exercises()
-PAIRS = [
-    pytest.param(ex, fw, marks=[needs(fw), *([getattr(pytest.mark, fw)] if fw != "numpy" else [])],
-                 id=f"{ex.id}-{fw}")
-    for ex in EXERCISES
-    for fw in ex.frameworks
-]
+PAIRS = exercise_framework_params()
 CHILD_LIMIT_S = 120  # one snippet, after its solution (they take about a second)
 MAX_LINES = 12  # "a few lines": the statement's own examples, not a program
 FRAMEWORK_ORDER = ("tf", "torch", "numpy")  # the slowest first: the two workers end together

@@ -274,9 +274,9 @@ def preload(framework: str) -> None:
     import resnet_kata.checks.mistakes  # noqa: F401
 
     if framework in ("torch", "tf") and frameworks.is_installed(framework):
-        from .adapters import _MODULES
+        from .adapters import ADAPTER_MODULES
 
-        importlib.import_module(_MODULES[framework])
+        importlib.import_module(ADAPTER_MODULES[framework])
 
 
 def read_job(fd: int) -> dict[str, Any]:

@@ -152,3 +152,17 @@ def test_every_check_module_serves_more_than_one_exercise_or_none_by_name():
         if p.stem != "__init__" and len(users[p.stem]) < 2 and not (kit_users[p.stem] - {p.stem})
     ]
     assert not lonely, f"modules under grader/checks/ that serve one exercise: {lonely}"
+
+
+def test_no_private_name_crosses_a_module_line():
+    """`from module import _name` is a private helper used where it does not belong."""
+    offenders = []
+    files = [*GRADER.rglob("*.py"), *(ROOT / "exercises").glob("*/*.py")]
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            ours = isinstance(node, ast.ImportFrom) and (
+                node.level or (node.module or "").startswith("resnet_kata"))
+            if ours:
+                offenders += [f"{path.relative_to(ROOT)}: {alias.name}" for alias in node.names
+                              if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert not offenders, offenders

@@ -104,10 +104,10 @@ class FrameworkAdapter(Protocol):
     def accuracy(self, model: Any, x: np.ndarray, y: np.ndarray) -> float: ...
 
 
-_MODULES = {"torch": "resnet_kata.adapters.torch_adapter", "tf": "resnet_kata.adapters.tf_adapter"}
+ADAPTER_MODULES = {"torch": "resnet_kata.adapters.torch_adapter", "tf": "resnet_kata.adapters.tf_adapter"}
 
 
 def get_adapter(framework: str, device: str = "auto") -> FrameworkAdapter:
     """Import and set up the adapter for `framework` ("torch" or "tf")."""
-    module = importlib.import_module(_MODULES[framework])
+    module = importlib.import_module(ADAPTER_MODULES[framework])
     return module.Adapter(device)

@@ -27,6 +27,7 @@ from . import docsview, drill, report, runner
 from . import workspace as ws
 from .catalog import Exercise, kit_root
 from .record import Record
+from .watch import stamp
 
 MINUTES = {"easy": 20, "medium": 30, "hard": 45}
 KEY = "interview"
@@ -92,8 +93,8 @@ def coding_round(space: ws.Workspace, ex: Exercise, framework: str, minutes: flo
     """The timed round; returns the report so far and the interview file."""
     import watchfiles
 
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = space.root / "interviews" / f"{stamp}-{ex.id}"
+    when = time.strftime("%Y%m%d-%H%M%S")
+    folder = space.root / "interviews" / f"{when}-{ex.id}"
     folder.mkdir(parents=True, exist_ok=False)
     path = folder / ex.files[framework]
     with open(path, "x", encoding="utf-8") as fh:
@@ -111,6 +112,7 @@ def coding_round(space: ws.Workspace, ex: Exercise, framework: str, minutes: flo
         events = watchfiles.watch(folder, debounce=400, step=30, rust_timeout=250, yield_on_timeout=True,
                                   force_polling=poll, raise_interrupt=False, recursive=False)
         shown = -1
+        last = stamp(path)
         try:
             for changes in events:
                 left = deadline - time.monotonic()
@@ -124,8 +126,10 @@ def coding_round(space: ws.Workspace, ex: Exercise, framework: str, minutes: flo
                 elif int(left // 60) != shown:
                     shown = int(left // 60)
                     console.print(label)
-                if not any(Path(p).resolve() == path.resolve() for _, p in changes):
+                saved = any(Path(p).resolve() == path.resolve() for _, p in changes)
+                if not saved and stamp(path) == last:
                     continue
+                last = stamp(path)
                 record: Record = runner.run_check(ex, framework, path, spares=spares)
                 rep.checks_run += 1
                 failed += [c.name for c in record.checks if c.status in ("fail", "error")]

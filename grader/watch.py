@@ -81,6 +81,19 @@ def _changed(changes: set, path: Path) -> bool:
     return any(Path(p).resolve() == path for _, p in changes)
 
 
+def stamp(path: Path) -> tuple[int, int, int] | None:
+    """What identifies a version of the file (inode, size, mtime), or None when it is absent.
+
+    Compared at every tick as well as on file events, so a save made before the watcher
+    was up (or an event the file system never sent) is not missed.
+    """
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
 def watch(target: Target, space: ws.Workspace, console: Console,
           check: Callable[[Target, SparePool], int], hint: Callable[[Exercise], None],
           poll: bool = False, poll_ms: int = 300, once: bool = False,
@@ -111,6 +124,7 @@ def watch(target: Target, space: ws.Workspace, console: Console,
             console.print(f"[dim]Watching {target.path} (Ctrl-C to stop){keys_line}[/]")
             return result
 
+        last = stamp(target.path)
         code = run()
         if once:
             return code
@@ -133,7 +147,10 @@ def watch(target: Target, space: ws.Workspace, console: Console,
                     events.close()
                     return watch(target, space, console, check, hint, poll, poll_ms, once, interactive)
                 spares.warm(target.framework)
+                last = stamp(target.path)
                 code = run()
-            elif changes and _changed(changes, target.path.resolve()) and target.path.exists():
+            elif target.path.exists() and (
+                    (changes and _changed(changes, target.path.resolve())) or stamp(target.path) != last):
+                last = stamp(target.path)
                 code = run()
     return code

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["check", "docs", "hint", "start", "statement", "load_ipython_extension"]
+__all__ = ["check", "docs", "hint", "language", "start", "statement", "load_ipython_extension"]
 
 
 def check(*args: Any, **kwargs: Any) -> Any:
@@ -41,6 +41,13 @@ def docs(*args: Any, **kwargs: Any) -> str:
     from .api import docs as _docs
 
     return _docs(*args, **kwargs)
+
+
+def language(*args: Any, **kwargs: Any) -> str:
+    """The language the kit speaks ('en' or 'zh'); `language("zh")` switches to Chinese."""
+    from .api import language as _language
+
+    return _language(*args, **kwargs)
 
 
 def load_ipython_extension(ipython: Any) -> None:

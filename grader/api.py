@@ -18,13 +18,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import report, runner
+from . import i18n, report, runner
 from . import workspace as ws
 from .choose import UsageError, current, require_framework, resolve
 from .choose import framework as choose_framework
+from .i18n import _
 from .record import Record, Status
 
 _spares: runner.SparePool | None = None
+
+
+try:  # a notebook speaks the language of $RESNET_KATA_LANG or the locale, as the CLI does
+    i18n.set_language(i18n.detect())
+except i18n.LanguageError:
+    i18n.set_language("en")
+
+
+def language(lang: str | None = None) -> str:
+    """The language the kit speaks ('en' or 'zh'); with `lang`, switch to it first."""
+    if lang is not None:
+        i18n.set_language(i18n.detect(lang))
+    return i18n.language()
 
 
 def _pool() -> runner.SparePool:
@@ -134,7 +148,8 @@ def hint(exercise: str | None = None, *, workspace: str | Path | None = None) ->
     level = space.hint_level(ex.id)
     if level < len(ex.hints):
         level = space.next_hint_level(ex.id, len(ex.hints))
-    return "\n".join(f"Hint {i + 1}/{len(ex.hints)}: {ex.hints[i]}" for i in range(max(level, 1)))
+    return "\n".join(_("Hint {k}/{n}: {hint}").format(k=i + 1, n=len(ex.hints), hint=ex.hints[i])
+                     for i in range(max(level, 1)))
 
 
 def start(exercise: str, framework: str | None = None, *, workspace: str | Path | None = None) -> Path:
@@ -156,7 +171,10 @@ def docs(exercise: str) -> str:
     """The exercise's docs page (or a topic page by name), as Markdown."""
     from .catalog import kit_root
 
-    page = kit_root() / "docs" / f"{exercise.removesuffix('.md')}.md"
+    docs = kit_root() / "docs"
+    name = f"{exercise.removesuffix('.md')}.md"
+    lang = i18n.language()
+    page = docs / lang / name if lang != "en" and (docs / lang / name).is_file() else docs / name
     if not page.is_file():
         page = resolve(exercise).doc_path()
     return page.read_text(encoding="utf-8")

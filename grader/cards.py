@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from . import catalog
+from . import catalog, i18n
+from .i18n import _
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,12 +45,18 @@ def slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+_ANCHOR = re.compile(r'^<a id="([^"]+)"></a>\s*$')
+
+
 def sections(path: Path) -> dict[str, tuple[str, str]]:
-    """anchor -> (heading, body) for every ## and ### section of a page."""
+    """anchor -> (heading, body) for every ## and ### section of a page. A heading's anchor is
+    the explicit `<a id="...">` right above it (a translated page keeps the English anchors),
+    else its slug."""
     out: dict[str, tuple[str, str]] = {}
     current: tuple[str, str] | None = None
     body: list[str] = []
     fenced = False
+    pending: str | None = None
 
     def close() -> None:
         if current is not None:
@@ -58,12 +65,19 @@ def sections(path: Path) -> dict[str, tuple[str, str]]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if _FENCE.match(line):
             fenced = not fenced
+        anchor = None if fenced else _ANCHOR.match(line)
+        if anchor:
+            pending = anchor.group(1)
+            continue
         match = None if fenced else _HEADING.match(line)
         if match:
             close()
-            current, body = (slug(match.group(2)), match.group(2)), []
+            current, body = (pending or slug(match.group(2)), match.group(2)), []
+            pending = None
         elif current is not None:
             body.append(line)
+            if line.strip():
+                pending = None
     close()
     return out
 
@@ -71,13 +85,13 @@ def sections(path: Path) -> dict[str, tuple[str, str]]:
 def _owners(page: str, body: str, ids: set[str]) -> tuple[str, ...]:
     found = [page] if page in ids else []
     for line in body.splitlines():
-        if line.startswith("Drill:"):
+        if line.startswith(("Drill:", "练习：")):
             found += [m for m in _DRILL.findall(line) if m in ids]
     return tuple(dict.fromkeys(found))
 
 
-@lru_cache(maxsize=2)
-def _load(docs: Path) -> tuple[Card, ...]:
+@lru_cache(maxsize=4)
+def _load(docs: Path, lang: str = "en") -> tuple[Card, ...]:
     ids = {ex.id for ex in catalog.exercises()}
     inventory = tomllib.loads((docs / "questions.toml").read_text(encoding="utf-8"))["question"]
     chinese: dict[str, list[str]] = {}
@@ -89,7 +103,7 @@ def _load(docs: Path) -> tuple[Card, ...]:
         chinese.setdefault(f"{q['page']}#{q['anchor']}", []).append(q["title"])
     cards = []
     for page, anchor in order:
-        path = docs / page
+        path = docs / lang / page if lang != "en" and (docs / lang / page).is_file() else docs / page
         found = sections(path).get(anchor) if path.is_file() else None
         if found is None:
             continue
@@ -101,13 +115,21 @@ def _load(docs: Path) -> tuple[Card, ...]:
         for n, question in enumerate(ex.followups, 1):
             hint = re.search(r"\(([^()]*)\)\s*$", question)
             answer = (f"{hint.group(1)[0].upper()}{hint.group(1)[1:]}.\n\n" if hint else "")
-            answer += f"The full answer is in `docs/{ex.doc}` (`resnet-kata docs {ex.id}`)."
+            answer += _("The full answer is in `docs/{page}` (`resnet-kata docs {id}`).").format(
+                page=ex.doc if lang == "en" else f"{lang}/{ex.doc}", id=ex.id)
             cards.append(Card(f"{ex.id}:followup-{n}", question, answer, (ex.id,)))
     return tuple(cards)
 
 
+def answers_folder() -> Path:
+    """The folder the cards' answers come from (their relative links and drawings resolve there)."""
+    docs = catalog.kit_root() / "docs"
+    lang = i18n.language()
+    return docs / lang if lang != "en" and (docs / lang).is_dir() else docs
+
+
 def all_cards() -> tuple[Card, ...]:
-    return _load(catalog.kit_root() / "docs")
+    return _load(catalog.kit_root() / "docs", i18n.language())
 
 
 def for_exercise(exercise: str) -> list[Card]:

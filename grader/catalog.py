@@ -11,9 +11,12 @@ import difflib
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+
+from . import i18n
+from .i18n import _
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,8 +36,12 @@ class UnknownExercise(LookupError):
     def __init__(self, name: str, suggestions: list[str]):
         self.name = name
         self.suggestions = suggestions
-        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"No exercise named {name!r}.{hint}")
+        if suggestions:
+            text = _("No exercise named {name}. Did you mean: {names}?").format(
+                name=repr(name), names=", ".join(suggestions))
+        else:
+            text = _("No exercise named {name}.").format(name=repr(name))
+        super().__init__(text)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,8 @@ class Exercise:
     support: tuple[str, ...] = field(default_factory=tuple)
     # per framework, a few lines that try the learner's code on a small input (notebooks)
     tryout: dict[str, str] = field(default_factory=dict)
+    # the language the texts above are in ('en', or a translation the manifest has)
+    lang: str = "en"
 
     @property
     def number(self) -> str:
@@ -66,6 +75,11 @@ class Exercise:
 
     @property
     def statement(self) -> Path:
+        """The statement in the exercise's language (README.<lang>.md), else README.md."""
+        if self.lang != "en":
+            twin = self.dir / f"README.{self.lang}.md"
+            if twin.is_file():
+                return twin
         return self.dir / "README.md"
 
     @property
@@ -85,13 +99,23 @@ class Exercise:
         return self.solutions_dir / self.files[framework]
 
     def doc_path(self) -> Path:
-        """The docs page: beside the manifest (a pack's exercise), else the kit's `docs/`."""
+        """The docs page: beside the manifest (a pack's exercise), else the kit's `docs/`; in
+        the exercise's language (`<lang>/` below either) where that page exists."""
         inside = self.dir / self.doc
-        return inside if inside.is_file() else self.dir.parent.parent / "docs" / self.doc
+        base = inside if inside.is_file() else self.dir.parent.parent / "docs" / self.doc
+        if self.lang != "en" and (base.parent / self.lang / base.name).is_file():
+            return base.parent / self.lang / base.name
+        return base
 
     def declared_files(self) -> set[str]:
-        """Every file the manifest accounts for."""
+        """Every file the manifest requires."""
         return {"kata.toml", "README.md", "checks.py", *self.files.values(), *self.support}
+
+    def accounted_files(self) -> set[str]:
+        """Every file that may be in the folder: the required ones, the statement's translations
+        and the list of behaviours the checks tell apart."""
+        translations = {f"README.{lang}.md" for lang in i18n.LANGUAGES if lang != "en"}
+        return self.declared_files() | translations | {"BEHAVIOURS.md"}
 
 
 def kit_root() -> Path:
@@ -108,10 +132,10 @@ def kit_root() -> Path:
 
 def load_folder(folder: Path) -> Exercise:
     """One exercise folder's manifest, validated."""
-    return _load(Path(folder).resolve())
+    return _load(Path(folder).resolve(), i18n.language())
 
 
-def _load(folder: Path) -> Exercise:
+def _load(folder: Path, lang: str = "en") -> Exercise:
     manifest = folder / "kata.toml"
     try:
         data = tomllib.loads(manifest.read_text(encoding="utf-8"))
@@ -138,10 +162,41 @@ def _load(folder: Path) -> Exercise:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CatalogError(f"{manifest}: missing or malformed field {exc}") from exc
-    problems = validate(ex)
+    problems = validate(ex) + _translation_problems(ex, data)
     if problems:
         raise CatalogError(f"{manifest}: " + "; ".join(problems))
-    return ex
+    return translated(ex, data.get(lang), lang) if lang != "en" else ex
+
+
+TRANSLATED = ("title", "summary", "hints", "followups")
+
+
+def _translation_problems(ex: Exercise, data: dict) -> list[str]:
+    problems = []
+    for lang in i18n.LANGUAGES[1:]:
+        table = data.get(lang)
+        if table is None:
+            continue
+        if not isinstance(table, dict):
+            problems.append(f"[{lang}] must be a table")
+            continue
+        for name in ("hints", "followups"):
+            if name in table and len(table[name]) != len(getattr(ex, name)):
+                problems.append(f"[{lang}] has {len(table[name])} {name}, the English "
+                                f"{len(getattr(ex, name))}: one translation per item, same order")
+    return problems
+
+
+def translated(ex: Exercise, table: dict | None, lang: str) -> Exercise:
+    """`ex` with the texts its manifest translates into `lang` (English where it does not)."""
+    table = table or {}
+    return replace(
+        ex, lang=lang,
+        title=str(table.get("title") or ex.title),
+        summary=str(table.get("summary") or ex.summary),
+        hints=tuple(str(h) for h in table.get("hints") or ex.hints),
+        followups=tuple(str(q) for q in table.get("followups") or ex.followups),
+    )
 
 
 def validate(ex: Exercise) -> list[str]:
@@ -187,11 +242,11 @@ def _folders(place: Path) -> list[Path]:
 
 
 @lru_cache(maxsize=8)
-def _load_all(places: tuple[Path, ...]) -> tuple[Exercise, ...]:
+def _load_all(places: tuple[Path, ...], lang: str = "en") -> tuple[Exercise, ...]:
     found: dict[str, Exercise] = {}
     for place in places:
         for folder in _folders(place):
-            ex = _load(folder)
+            ex = _load(folder, lang)
             if ex.id in found:
                 raise CatalogError(
                     f"exercise id {ex.id} is defined twice: in {found[ex.id].dir} and in {folder}. "
@@ -202,7 +257,7 @@ def _load_all(places: tuple[Path, ...]) -> tuple[Exercise, ...]:
 
 
 def exercises(root: Path | None = None) -> tuple[Exercise, ...]:
-    return _load_all(search_path(root))
+    return _load_all(search_path(root), i18n.language())
 
 
 def resolve(name: str, root: Path | None = None) -> Exercise:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from . import catalog, frameworks
 from . import workspace as ws
 from .catalog import Exercise, UnknownExercise
+from .i18n import _
 
 
 class UsageError(Exception):
@@ -18,14 +19,15 @@ def resolve(name: str) -> Exercise:
     try:
         return catalog.resolve(name)
     except UnknownExercise as exc:
-        raise UsageError(str(exc) + " Run `resnet-kata list` to see them all.") from exc
+        raise UsageError(_("{error} Run `resnet-kata list` to see them all.").format(error=exc)) from exc
 
 
 def framework(ex: Exercise, requested: str | None, space: ws.Workspace | None) -> str:
     """The requested framework, else the current one, the one started, the first installed."""
     if requested:
         if requested not in ex.frameworks:
-            raise UsageError(f"{ex.id} has no {requested} version (it has: {', '.join(ex.frameworks)}).")
+            raise UsageError(_("{id} has no {framework} version (it has: {names}).").format(
+                id=ex.id, framework=requested, names=", ".join(ex.frameworks)))
         return requested
     if space is not None:
         cur = space.current()
@@ -42,10 +44,8 @@ def framework(ex: Exercise, requested: str | None, space: ws.Workspace | None) -
 
 def require_framework(fw: str) -> None:
     if fw != "numpy" and not frameworks.is_installed(fw):
-        raise UsageError(
-            f"{frameworks.LABELS[fw]} is not installed. Install it with:\n  "
-            f"{frameworks.install_command(fw)}"
-        )
+        raise UsageError(_("{framework} is not installed. Install it with:\n  {command}").format(
+            framework=frameworks.LABELS[fw], command=frameworks.install_command(fw)))
 
 
 def current(space: ws.Workspace, name: str | None) -> Exercise:
@@ -55,5 +55,6 @@ def current(space: ws.Workspace, name: str | None) -> Exercise:
     cur = space.current()
     if not cur:
         first = catalog.exercises()[0].id
-        raise UsageError(f"No current exercise. Start one first: resnet-kata start {first}")
+        raise UsageError(_("No current exercise. Start one first: resnet-kata start {id}").format(
+            id=first))
     return resolve(cur[0])

@@ -52,7 +52,7 @@ def manifest_problems(ex: Exercise) -> list[str]:
         if path.is_dir():
             if path.name != "solution":
                 problems.append(f"folder {path.name}/ is not part of an exercise (only solution/ is)")
-        elif path.name not in declared:
+        elif path.name not in ex.accounted_files():
             problems.append(
                 f"{path.name} is not declared: list it in kata.toml's `support` (or remove it)"
             )

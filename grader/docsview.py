@@ -19,17 +19,20 @@ from rich.markdown import CodeBlock, Markdown, TableElement
 from rich.syntax import Syntax
 from rich.table import Table
 
+from .i18n import _
+
 CONTINUED = "↪ "
 _FENCE = re.compile(r"^\s*(```+|~~~+)")
 _LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)")
 _IMAGE = re.compile(r"^\s*!\[([^\]]*)\]\(([^)\s]+)\)\s*$")
 _NORUN = re.compile(r"^<!-- norun: (.+?) -->$")
+_ANCHOR = re.compile(r'^<a id="[^"]+"></a>\s*$')  # a translated page's English anchors
 
 
 def _link_text(text: str, target: str) -> str:
     if re.match(r"^[a-z]+://", target):
         return f"{text} ({target})"
-    page, _, _ = target.partition("#")
+    page, _sep, _anchor = target.partition("#")
     if not page:  # an anchor on the same page
         return text
     path = Path(page)
@@ -50,17 +53,19 @@ def prepare(markdown: str, folder: Path) -> str:
         if fenced:
             out.append(line)
             continue
+        if _ANCHOR.match(line):
+            continue
         image = _IMAGE.match(line)
         if image:
             drawing = (folder / image.group(2)).with_suffix(".txt")
             if drawing.is_file():
                 out += ["```text", *drawing.read_text(encoding="utf-8").rstrip("\n").splitlines(), "```"]
             else:
-                out.append(f"[image: {image.group(1) or image.group(2)}]")
+                out.append("[" + _("image: {what}").format(what=image.group(1) or image.group(2)) + "]")
             continue
         norun = _NORUN.match(line.strip())
         if norun:
-            out.append(f"*Not run by the kit's tests: {norun.group(1)}*")
+            out.append("*" + _("Not run by the kit's tests: {reason}").format(reason=norun.group(1)) + "*")
             out.append("")
             continue
         out.append(_LINK.sub(lambda m: _link_text(m.group(1), m.group(2)), line))

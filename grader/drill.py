@@ -16,10 +16,11 @@ from typing import Any
 
 from . import cards as C
 from . import workspace as ws
+from .i18n import N_, _, ngettext
 
 RATINGS = {"1": 1, "again": 1, "a": 1, "2": 2, "hard": 2, "h": 2, "3": 3, "good": 3, "g": 3,
            "4": 4, "easy": 4, "e": 4}
-RATING_NAMES = {1: "again", 2: "hard", 3: "good", 4: "easy"}
+RATING_NAMES = {1: N_("again"), 2: N_("hard"), 3: N_("good"), 4: N_("easy")}
 NOW_ENV = "RESNET_KATA_NOW"
 
 
@@ -73,7 +74,7 @@ def review(space: ws.Workspace, card_id: str, rating: int, at: datetime | None =
     with space.update() as state:
         table = state.setdefault("drill", {})
         card = fsrs.Card.from_dict(table[card_id]) if card_id in table else fsrs.Card(due=at)
-        card, _ = _scheduler().review_card(card, fsrs.Rating(rating), review_datetime=at)
+        card, _log = _scheduler().review_card(card, fsrs.Rating(rating), review_datetime=at)
         table[card_id] = card.to_dict()
         return card.due
 
@@ -112,15 +113,16 @@ def listing(space: ws.Workspace, at: datetime | None = None) -> list[dict[str, A
 def when(moment: str | None, at: datetime) -> str:
     """'new', 'now', 'in 3 days', 'in 5 h'."""
     if moment is None:
-        return "new"
+        return _("new")
     delta = (datetime.fromisoformat(moment) - at).total_seconds()
     if delta <= 0:
-        return "now"
+        return _("now")
     if delta < 3600:
-        return f"in {max(1, round(delta / 60))} min"
+        return _("in {n} min").format(n=max(1, round(delta / 60)))
     if delta < 86400:
-        return f"in {round(delta / 3600)} h"
-    return f"in {round(delta / 86400)} days"
+        return _("in {n} h").format(n=round(delta / 3600))
+    n = round(delta / 86400)
+    return ngettext("in {n} day", "in {n} days", n).format(n=n)
 
 
 def parse_rating(text: str) -> int | None:

@@ -25,7 +25,8 @@ from rich.markdown import Markdown
 from . import cards as C
 from . import docsview, drill, report, runner
 from . import workspace as ws
-from .catalog import Exercise, kit_root
+from .catalog import Exercise
+from .i18n import _
 from .record import Record
 from .watch import stamp
 
@@ -102,8 +103,9 @@ def coding_round(space: ws.Workspace, ex: Exercise, framework: str, minutes: flo
     rep = Report(ex.id, framework, drill.now().isoformat(), minutes)
     console.print(Markdown(ex.statement.read_text(encoding="utf-8")))
     console.rule()
-    console.print(f"[bold]Interview: {ex.title}[/], {minutes:g} minutes, no hints. Edit "
-                  f"[bold]{path}[/]; every save is checked. Ctrl-C ends the round.")
+    console.print(_("[bold]Interview: {title}[/], {minutes:g} minutes, no hints. Edit "
+                    "[bold]{path}[/]; every save is checked. Ctrl-C ends the round.").format(
+                        title=ex.title, minutes=minutes, path=path))
     started = time.monotonic()
     deadline = started + minutes * 60
     failed: list[str] = []
@@ -118,9 +120,9 @@ def coding_round(space: ws.Workspace, ex: Exercise, framework: str, minutes: flo
                 left = deadline - time.monotonic()
                 if left <= 0:
                     rep.ended = "time"
-                    console.print("[bold red]Time is up.[/]")
+                    console.print(_("[bold red]Time is up.[/]"))
                     break
-                label = f"{int(left // 60):02d}:{int(left % 60):02d} left"
+                label = _("{clock} left").format(clock=f"{int(left // 60):02d}:{int(left % 60):02d}")
                 if interactive:
                     console.print(f"[dim]{label}[/]", end="\r")
                 elif int(left // 60) != shown:
@@ -139,7 +141,8 @@ def coding_round(space: ws.Workspace, ex: Exercise, framework: str, minutes: flo
                 if record.passed:
                     rep.passed, rep.ended = True, "pass"
                     rep.seconds_to_pass = round(time.monotonic() - started, 1)
-                    console.print(f"[bold green]Passed in {rep.seconds_to_pass:.0f} s.[/]")
+                    console.print(_("[bold green]Passed in {seconds:.0f} s.[/]").format(
+                        seconds=rep.seconds_to_pass))
                     break
         except KeyboardInterrupt:
             rep.ended = "interrupted"
@@ -162,15 +165,16 @@ def oral_round(space: ws.Workspace, ex: Exercise, rep: Report, console: Console,
     chosen = items[:count] if len(items) >= 2 else items
     if not chosen:
         return
-    console.rule("Oral round")
+    console.rule(_("Oral round"))
     for n, card in enumerate(chosen, 1):
-        console.print(f"[bold]Question {n}/{len(chosen)}:[/] {card.question}"
+        console.print(_("[bold]Question {k}/{n}:[/] {question}").format(
+            k=n, n=len(chosen), question=card.question)
                       + (f"\n[dim]{card.source}[/]" if card.source else ""))
-        notes = ask("Answer aloud or type notes, then Enter: ")
-        console.print(docsview.PageMarkdown(docsview.prepare(card.answer, kit_root() / "docs")))
+        notes = ask(_("Answer aloud or type notes, then Enter: "))
+        console.print(docsview.PageMarkdown(docsview.prepare(card.answer, C.answers_folder())))
         rating = None
         while rating is None:
-            rating = drill.parse_rating(ask("How did you do? 1 again · 2 hard · 3 good · 4 easy: "))
+            rating = drill.parse_rating(ask(_("How did you do? 1 again · 2 hard · 3 good · 4 easy: ")))
         drill.review(space, card.id, rating)
         rep.oral.append(Oral(card.id, card.question, notes, rating))
 

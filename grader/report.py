@@ -18,20 +18,35 @@ from rich.table import Table
 from rich.text import Text
 
 from .checks.training import sparkline
+from .i18n import N_, _
 from .record import ERROR, FAIL, PASS, SKIP, CheckResult, ErrorKind, Event, Record
 
 ICONS = {PASS: "[green]✓[/]", FAIL: "[red]✗[/]", ERROR: "[red]![/]", SKIP: "[dim]-[/]"}
 VERDICT = {PASS: "[bold green]PASS[/]", FAIL: "[bold red]FAIL[/]", ERROR: "[bold red]ERROR[/]"}
 ERROR_TITLES = {
-    ErrorKind.SYNTAX: "Your file has a syntax error",
-    ErrorKind.IMPORT: "Your file raised an exception while being imported",
-    ErrorKind.EXIT: "The grading process was ended early",
-    ErrorKind.CRASH: "The grading process crashed",
-    ErrorKind.TIMEOUT: "Time limit reached",
-    ErrorKind.MISSING_FRAMEWORK: "Framework not installed",
-    ErrorKind.DEVICE: "Device not available",
-    ErrorKind.INTERNAL: "Internal error of the grader",
+    ErrorKind.SYNTAX: N_("Your file has a syntax error"),
+    ErrorKind.IMPORT: N_("Your file raised an exception while being imported"),
+    ErrorKind.EXIT: N_("The grading process was ended early"),
+    ErrorKind.CRASH: N_("The grading process crashed"),
+    ErrorKind.TIMEOUT: N_("Time limit reached"),
+    ErrorKind.MISSING_FRAMEWORK: N_("Framework not installed"),
+    ErrorKind.DEVICE: N_("Device not available"),
+    ErrorKind.INTERNAL: N_("Internal error of the grader"),
+    ErrorKind.TAMPERED: N_("The grading was tampered with"),
 }
+
+
+def error_title(kind: ErrorKind) -> str:
+    return _(ERROR_TITLES.get(kind, N_("Error")))
+
+
+def tally(record: Record) -> str:
+    """'7/8 checks passed in 2.1 s', or 'in 2.1 s' when no check ran."""
+    if record.checks:
+        passed = sum(c.status == PASS for c in record.checks)
+        return _("{passed}/{total} checks passed in {seconds:.1f} s").format(
+            passed=passed, total=len(record.checks), seconds=record.seconds)
+    return _("in {seconds:.1f} s").format(seconds=record.seconds)
 
 
 def to_json(record: Record) -> str:
@@ -42,13 +57,13 @@ def _training_line(check: CheckResult) -> Text | None:
     curve, details = check.loss_curve, check.details
     if not curve:
         return None
-    line = Text("    loss ", style="dim")
+    line = Text("    " + _("loss") + " ", style="dim")
     line.append(sparkline(curve), style="cyan")
     line.append(f"  {curve[0]:.3f} → {curve[-1]:.3f}", style="dim")
     if check.accuracy is not None:
-        line.append(f"  accuracy {check.accuracy:.1%}", style="dim")
+        line.append("  " + _("accuracy {value:.1%}").format(value=check.accuracy), style="dim")
     if details.get("device"):
-        line.append(f"  on {details['device']}", style="dim")
+        line.append("  " + _("on {device}").format(device=details["device"]), style="dim")
     return line
 
 
@@ -72,23 +87,22 @@ def render(record: Record, console: Console, label: str = "") -> None:
     if record.error_kind:
         body = [Text(record.message)]
         if record.output.strip():
-            body += [Text("\nOutput (last lines):", style="bold"), Text(record.output.rstrip())]
+            body += [Text("\n" + _("Output (last lines):"), style="bold"),
+                     Text(record.output.rstrip())]
         console.print(
-            Panel(Group(*body), title=ERROR_TITLES.get(record.error_kind, "Error"),
+            Panel(Group(*body), title=error_title(record.error_kind),
                   border_style="red", expand=False)
         )
     elif record.output.strip() and record.status != PASS:
-        console.print(Panel(Text(record.output.rstrip()), title="Your code printed",
+        console.print(Panel(Text(record.output.rstrip()), title=_("Your code printed"),
                             border_style="dim", expand=False))
-    passed = sum(c.status == PASS for c in record.checks)
-    tally = f"{passed}/{len(record.checks)} checks passed " if record.checks else ""
-    console.print(f"{VERDICT.get(record.status, record.status)}  {tally}in {record.seconds:.1f} s")
+    console.print(f"{VERDICT.get(record.status, record.status)}  {tally(record)}")
     if record.status == PASS:
-        console.print(f"Next: read the interview questions with [bold]resnet-kata docs "
-                      f"{record.exercise}[/] ({escape('docs/' + record.doc)}), and compare "
-                      f"with the reference: [bold]resnet-kata solution {record.exercise}[/].")
+        console.print(_("Next: read the interview questions with [bold]resnet-kata docs {id}[/] "
+                        "({page}), and compare with the reference: [bold]resnet-kata solution "
+                        "{id}[/].").format(id=record.exercise, page=escape("docs/" + record.doc)))
         if record.followups:
-            console.print("Likely follow-up questions:")
+            console.print(_("Likely follow-up questions:"))
             for q in record.followups:
                 console.print(f"  • {escape(q)}")
 
@@ -106,9 +120,10 @@ def to_html(record: Record) -> str:
         icon, colour = _HTML_ICONS.get(c.status, ("?", "#6e7781"))
         extra = ""
         if c.loss_curve:
-            extra = (f'<div style="color:#6e7781;font-family:monospace">loss {h(sparkline(c.loss_curve))} '
-                     f"{c.loss_curve[0]:.3f} → {c.loss_curve[-1]:.3f}"
-                     + (f", accuracy {c.accuracy:.1%}" if c.accuracy is not None else "") + "</div>")
+            extra = (f'<div style="color:#6e7781;font-family:monospace">{h(_("loss"))} '
+                     f"{h(sparkline(c.loss_curve))} {c.loss_curve[0]:.3f} → {c.loss_curve[-1]:.3f}"
+                     + (", " + h(_("accuracy {value:.1%}").format(value=c.accuracy))
+                        if c.accuracy is not None else "") + "</div>")
         rows.append(
             f'<tr><td style="color:{colour};font-weight:bold">{icon}</td>'
             f'<td style="font-weight:bold;white-space:nowrap">{h(c.name)}</td>'
@@ -119,23 +134,23 @@ def to_html(record: Record) -> str:
     if rows:
         parts.append("<table>" + "".join(rows) + "</table>")
     if record.error_kind:
-        title = ERROR_TITLES.get(record.error_kind, "Error")
+        title = error_title(record.error_kind)
         parts.append(f'<div style="border-left:4px solid #cf222e;padding-left:8px"><b>{h(title)}</b>'
                      f'<pre style="white-space:pre-wrap">{h(record.message)}</pre>'
-                     + (f"<b>Output (last lines):</b><pre>{h(record.output.rstrip())}</pre>"
+                     + (f"<b>{h(_('Output (last lines):'))}</b><pre>{h(record.output.rstrip())}</pre>"
                         if record.output.strip() else "") + "</div>")
     elif record.output.strip() and record.status != PASS:
-        parts.append(f"<b>Your code printed:</b><pre>{h(record.output.rstrip())}</pre>")
+        parts.append(f"<b>{h(_('Your code printed'))}:</b><pre>{h(record.output.rstrip())}</pre>")
     verdict, colour = _HTML_VERDICT.get(record.status, (str(record.status), "#6e7781"))
-    passed = sum(c.status == PASS for c in record.checks)
-    tally = f"{passed}/{len(record.checks)} checks passed " if record.checks else ""
-    parts.append(f'<p><b style="color:{colour}">{verdict}</b> {tally}in {record.seconds:.1f} s</p>')
+    parts.append(f'<p><b style="color:{colour}">{verdict}</b> {h(tally(record))}</p>')
     if record.status == PASS:
-        parts.append(f"<p>Next: the interview questions, <code>resnet-kata docs {h(record.exercise)}</code> "
-                     f"(docs/{h(record.doc)}), and the reference: "
-                     f"<code>resnet-kata solution {h(record.exercise)}</code>.</p>")
+        parts.append("<p>" + _("Next: the interview questions, {docs} ({page}), and the reference: "
+                               "{solution}.").format(
+            docs=f"<code>resnet-kata docs {h(record.exercise)}</code>",
+            page=f"docs/{h(record.doc)}",
+            solution=f"<code>resnet-kata solution {h(record.exercise)}</code>") + "</p>")
         if record.followups:
-            parts.append("<p>Likely follow-up questions:</p><ul>"
+            parts.append("<p>" + h(_("Likely follow-up questions:")) + "</p><ul>"
                          + "".join(f"<li>{h(q)}</li>" for q in record.followups) + "</ul>")
     parts.append("</div>")
     return "".join(parts)
@@ -159,7 +174,7 @@ class LiveView:
 
     def __enter__(self) -> LiveView:
         self.progress.__enter__()
-        self.task = self.progress.add_task("starting", total=None, info="")
+        self.task = self.progress.add_task(_("starting"), total=None, info="")
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -171,8 +186,8 @@ class LiveView:
             self.progress.update(self.task, description=event.get("title", event["check"]),
                                  total=None, completed=0, info="")
         elif kind == Event.PROGRESS:
-            info = f"step {event['step']}/{event['total']}"
+            info = _("step {step}/{total}").format(step=event["step"], total=event["total"])
             if "loss" in event:
-                info += f"  loss {event['loss']:.4f}"
+                info += "  " + _("loss {value:.4f}").format(value=event["loss"])
             self.progress.update(self.task, total=event["total"], completed=event["step"],
                                  info=info)

@@ -27,7 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import i18n
 from .catalog import Exercise
+from .i18n import _
 from .record import ERROR, EVENTS_FLAG, JOB_FLAG, SKIP, CheckResult, ErrorKind, Event, Record
 
 OnEvent = Callable[[dict[str, Any]], None]
@@ -247,7 +249,8 @@ def run_check(
     stream = _Stream(secrets.token_hex(16), on_event or (lambda e: None))
     timeout = float(timeout or ex.time_budget)
     job = {"exercise": ex.id, "exercise_dir": str(ex.dir), "framework": framework,
-           "impl": str(impl), "device": device, "only": list(only or []), "token": stream.token}
+           "impl": str(impl), "device": device, "only": list(only or []), "token": stream.token,
+           "lang": i18n.language()}
     spare = spares.take(framework) if spares is not None else None
     started = time.perf_counter()
     if spare is None:
@@ -263,7 +266,7 @@ def run_check(
                 if left <= 0:
                     timed_out = True
                     break
-                ready, _, _ = select.select([pipe], [], [], min(left, 0.5))
+                ready, _w, _x = select.select([pipe], [], [], min(left, 0.5))
                 if not ready:
                     if proc.poll() is not None and not select.select([pipe], [], [], 0)[0]:
                         break  # the worker is gone; a child of the learner's may hold the pipe
@@ -297,37 +300,35 @@ def _complete(stream: _Stream, ex: Exercise, framework: str, impl: Path, code: i
     record = Record(ex.id, framework, impl=str(impl), checks=list(stream.checks), output=output,
                     doc=ex.doc, followups=list(ex.followups))
     current = stream.current
-    during = f" during the `{current}` check" if current else ""
-    forged = (
-        f" Something other than the grader (your code?) wrote {stream.forged} line(s) to the "
-        "grader's private event channel; they were ignored."
-        if stream.forged else ""
-    )
+    during = _(" during the `{check}` check").format(check=current) if current else ""
+    forged = _(
+        " Something other than the grader (your code?) wrote {n} line(s) to the grader's "
+        "private event channel; they were ignored.").format(n=stream.forged) if stream.forged else ""
     if stream.disorder:
-        record.fail_run(ErrorKind.TAMPERED, (
-            f"The grading process reported out of order: {stream.disorder}, so no verdict can be "
-            "trusted. Does your code patch or call the grader? If it does not, this is a bug "
-            "of the kit." + forged
-        ))
+        record.fail_run(ErrorKind.TAMPERED, _(
+            "The grading process reported out of order: {what}, so no verdict can be trusted. "
+            "Does your code patch or call the grader? If it does not, this is a bug of the kit."
+        ).format(what=stream.disorder) + forged)
     elif timed_out:
-        record.fail_run(ErrorKind.TIMEOUT, (
-            f"Timed out after {timeout:g} s{during}. Look for an infinite loop, or work that "
-            "grows with every call (a training loop inside forward, a huge tensor)." + forged
-        ))
+        record.fail_run(ErrorKind.TIMEOUT, _(
+            "Timed out after {seconds:g} s{during}. Look for an infinite loop, or work that grows "
+            "with every call (a training loop inside forward, a huge tensor)."
+        ).format(seconds=timeout, during=during) + forged)
     elif stream.internal:
         record.fail_run(ErrorKind.INTERNAL,
-                        "The grader itself failed (a bug of the kit, not of your code):\n" + stream.internal)
+                        _("The grader itself failed (a bug of the kit, not of your code):")
+                        + "\n" + stream.internal)
     elif code is not None and code < 0:
-        record.fail_run(ErrorKind.CRASH, (
-            f"The grading process crashed with {_signal_name(-code)}{during}. The output "
-            "below shows where (a native crash inside your code or a library it called)." + forged
-        ))
+        record.fail_run(ErrorKind.CRASH, _(
+            "The grading process crashed with {signal}{during}. The output below shows where "
+            "(a native crash inside your code or a library it called)."
+        ).format(signal=_signal_name(-code), during=during) + forged)
     else:
         kind = ErrorKind.TAMPERED if stream.forged else ErrorKind.EXIT
-        record.fail_run(kind, (
-            f"The grading process ended with exit code {code}{during} before the checks "
-            "finished. Does your code call os._exit() or exit the interpreter another way?" + forged
-        ))
+        record.fail_run(kind, _(
+            "The grading process ended with exit code {code}{during} before the checks finished. "
+            "Does your code call os._exit() or exit the interpreter another way?"
+        ).format(code=code, during=during) + forged)
     if record.checks and current and current not in {c.name for c in record.checks}:
         record.checks.append(CheckResult(current, current, ERROR, record.message))
     return record.finish(seconds=seconds, output=output)

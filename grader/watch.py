@@ -25,6 +25,7 @@ from rich.console import Console
 from . import catalog
 from . import workspace as ws
 from .catalog import Exercise
+from .i18n import _
 from .runner import SparePool
 
 DEBOUNCE_MS = 400  # group the several events of one save
@@ -115,13 +116,16 @@ def watch(target: Target, space: ws.Workspace, console: Console,
             result = check(target, spares)
             offer = next_unpassed(space, target.exercise, target.framework) if result == 0 else None
             if offer and interactive:
-                console.print(f"[bold green]Passed.[/] Next: [bold]{offer.exercise.id}[/] "
-                              f"({offer.exercise.title}).  [bold]n[/] start it and keep watching · "
-                              "[bold]h[/] hint · [bold]q[/] quit")
+                console.print(_("[bold green]Passed.[/] Next: [bold]{id}[/] ({title}).  [bold]n[/] "
+                                "start it and keep watching · [bold]h[/] hint · [bold]q[/] quit")
+                              .format(id=offer.exercise.id, title=offer.exercise.title))
             elif offer:
-                console.print(f"Passed. Next: resnet-kata start {offer.exercise.id}")
-            keys_line = "  n next · h hint · q quit" if interactive else ""
-            console.print(f"[dim]Watching {target.path} (Ctrl-C to stop){keys_line}[/]")
+                console.print(_("Passed. Next: resnet-kata start {id}").format(id=offer.exercise.id))
+            if interactive:
+                console.print(_("[dim]Watching {path} (Ctrl-C to stop)  n next · h hint · q quit[/]")
+                              .format(path=target.path))
+            else:
+                console.print(_("[dim]Watching {path} (Ctrl-C to stop)[/]").format(path=target.path))
             return result
 
         last = stamp(target.path)

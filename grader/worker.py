@@ -25,9 +25,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import catalog, frameworks
+from . import catalog, frameworks, i18n
 from .checks import Check, CheckFailed, Context
 from .checks.calls import EXERCISE_PACKAGE_PREFIX, describe_exception, exception_text, learner_frames
+from .i18n import _
 from .record import (
     ERROR,
     EVENTS_FLAG,
@@ -48,7 +49,7 @@ SEED = 0
 
 def describe_syntax_error(exc: SyntaxError) -> str:
     if exc.lineno is None and "null bytes" in str(exc.msg):
-        return "Your file is not Python source: it contains NUL bytes (a binary file?)."
+        return _("Your file is not Python source: it contains NUL bytes (a binary file?).")
     where = f"{Path(exc.filename or '?').name}, line {exc.lineno}"
     text = (exc.text or "").rstrip("\n")
     caret = ""
@@ -106,32 +107,30 @@ def _run_one(check: Check, ctx: Context, impl: Path) -> CheckResult:
         ctx.details.update(exc.details)
     except SystemExit as exc:
         status = ERROR
-        message = (
-            f"Your code called sys.exit({exc.code!r}) during this check. A graded "
-            f"function or layer must return, never exit.\n{learner_frames(exc, impl)}"
-        ).rstrip()
+        message = (_(
+            "Your code called sys.exit({code}) during this check. A graded function or layer "
+            "must return, never exit.").format(code=repr(exc.code))
+            + "\n" + learner_frames(exc, impl)).rstrip()
     except BaseException as exc:  # noqa: BLE001 - the learner's code may raise anything
         frames = learner_frames(exc, impl)
         status = ERROR
         if isinstance(exc, NotImplementedError) and frames:
-            message = (
-                f"Not implemented yet: {exception_text(exc) or 'a TODO'} still raises "
-                f"NotImplementedError. Replace the TODO with your code.\n{frames}"
-            )
+            message = _(
+                "Not implemented yet: {what} still raises NotImplementedError. Replace the TODO "
+                "with your code.").format(what=exception_text(exc) or _("a TODO")) + "\n" + frames
         elif frames:
-            message = f"Your code raised {describe_exception(exc, impl)}"
+            message = _("Your code raised {error}").format(error=describe_exception(exc, impl))
             if getattr(exc, "kata_while_building", False):
-                message = (
+                message = _(
                     "Keras creates a layer's weights on its first call, so this check calls "
-                    "your layer once on zeros, and that call failed. " + message
-                )
+                    "your layer once on zeros, and that call failed.") + " " + message
         else:
             last = traceback.extract_tb(exc.__traceback__)[-1:]
             at = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
-            message = (
-                f"This check could not run on your object: {type(exc).__name__}: {exc}{at}. "
-                "It usually means a layer or attribute does not behave as the statement says."
-            )
+            message = _(
+                "This check could not run on your object: {error}{at}. It usually means a layer "
+                "or attribute does not behave as the statement says."
+            ).format(error=f"{type(exc).__name__}: {exc}", at=at)
     details = _jsonable(ctx.details)
     curve = details.pop("loss_curve", None) or []
     # a training check's accuracy goes with its curve; other checks keep theirs in details
@@ -179,24 +178,23 @@ def grade(
 
     if framework not in ex.frameworks:
         record.error_kind = ErrorKind.INTERNAL
-        record.message = f"{ex.id} has no {framework} version (it has: {', '.join(ex.frameworks)})."
+        record.message = _("{id} has no {framework} version (it has: {names}).").format(
+            id=ex.id, framework=framework, names=", ".join(ex.frameworks))
         return finish()
     if framework != "numpy" and not frameworks.is_installed(framework):
         record.error_kind = ErrorKind.MISSING_FRAMEWORK
-        record.message = (
-            f"{frameworks.LABELS[framework]} is not installed. Install it with:\n"
-            f"  {frameworks.install_command(framework)}"
-        )
+        record.message = _("{framework} is not installed. Install it with:\n  {command}").format(
+            framework=frameworks.LABELS[framework], command=frameworks.install_command(framework))
         return finish()
     try:  # a syntax error is reported before paying for the framework's import
         compile(impl.read_bytes(), str(impl), "exec")
     except SyntaxError as exc:
         record.error_kind = ErrorKind.SYNTAX
-        record.message = "Your file does not parse.\n" + describe_syntax_error(exc)
+        record.message = _("Your file does not parse.") + "\n" + describe_syntax_error(exc)
         return finish()
     except (OSError, ValueError) as exc:
         record.error_kind = ErrorKind.IMPORT
-        record.message = f"Your file could not be read: {exc}"
+        record.message = _("Your file could not be read: {error}").format(error=exc)
         return finish()
     adapter = None
     if framework != "numpy":
@@ -215,18 +213,19 @@ def grade(
         module = load_learner(impl)
     except SyntaxError as exc:
         record.error_kind = ErrorKind.SYNTAX
-        record.message = "Your file does not parse.\n" + describe_syntax_error(exc)
+        record.message = _("Your file does not parse.") + "\n" + describe_syntax_error(exc)
         return finish()
     except SystemExit as exc:
         record.error_kind = ErrorKind.EXIT
-        record.message = (
-            f"Your file called sys.exit({exc.code!r}) while being imported; keep top-level "
-            "code to definitions (put experiments under `if __name__ == \"__main__\":`)."
-        )
+        record.message = _(
+            "Your file called sys.exit({code}) while being imported; keep top-level code to "
+            "definitions (put experiments under `if __name__ == \"__main__\":`)."
+        ).format(code=repr(exc.code))
         return finish()
     except BaseException as exc:  # noqa: BLE001
         record.error_kind = ErrorKind.IMPORT
-        record.message = "Importing your file raised " + describe_exception(exc, impl)
+        record.message = _("Importing your file raised {error}").format(
+            error=describe_exception(exc, impl))
         return finish()
 
     checks = load_checks(ex).checks(framework)
@@ -240,7 +239,7 @@ def grade(
         if gate_failed or blocked:
             why = gate_failed or blocked[0]
             result = CheckResult(check.name, check.title, SKIP,
-                                 f"Skipped: `{why}` must pass first.")
+                                 _("Skipped: `{check}` must pass first.").format(check=why))
         else:
             emit({"event": Event.START, "check": check.name, "title": check.title})
             ctx.progress = _progress(emit, check.name)
@@ -308,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         out.flush()
 
     try:
+        i18n.set_language(str(job.get("lang") or "en"))
         impl = Path(job["impl"])
         os.chdir(impl.parent)
         exercise = catalog.load_folder(Path(job["exercise_dir"]))

@@ -31,6 +31,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from .catalog import Exercise, kit_root
+from .i18n import _
 
 ENV = "RESNET_KATA_WORKSPACE"
 STATE_VERSION = 1
@@ -145,13 +146,15 @@ class Workspace:
             aside = path.with_name(f"{path.name}.corrupt-{_stamp()}")
             try:
                 path.replace(aside)
-                where = f"it was moved to {aside}"
+                self.warnings.append(_(
+                    "The state file {path} could not be read ({error}); it was moved to {aside} "
+                    "and a fresh state was started. Your exercise files are untouched."
+                ).format(path=path, error=exc, aside=aside))
             except OSError:
-                where = "it could not be moved aside"
-            self.warnings.append(
-                f"The state file {path} could not be read ({exc}); {where} and a fresh "
-                "state was started. Your exercise files are untouched."
-            )
+                self.warnings.append(_(
+                    "The state file {path} could not be read ({error}); it could not be moved "
+                    "aside and a fresh state was started. Your exercise files are untouched."
+                ).format(path=path, error=exc))
             return self._fresh()
 
     def save(self) -> None:
@@ -173,22 +176,21 @@ class Workspace:
                 yield self._state
                 self.save()
         except Timeout as exc:
-            raise WorkspaceError(
-                f"another resnet-kata process has held {self.root / '.state.lock'} for "
-                f"{LOCK_TIMEOUT:g} s; is one stuck? End it, then try again."
-            ) from exc
+            raise WorkspaceError(_(
+                "another resnet-kata process has held {path} for {seconds:g} s; is one stuck? "
+                "End it, then try again.").format(path=self.root / ".state.lock",
+                                                  seconds=LOCK_TIMEOUT)) from exc
 
     def check_usable(self) -> None:
         """Fail in one line if what exists of the workspace cannot serve (creates nothing)."""
         if self.root.exists() and not self.root.is_dir():
-            raise WorkspaceError(
-                f"the workspace {self.root} is not a folder. Point --workspace or ${ENV} at a folder."
-            )
+            raise WorkspaceError(_(
+                "the workspace {path} is not a folder. Point --workspace or ${env} at a folder."
+            ).format(path=self.root, env=ENV))
         if self.state_file.exists() and not self.state_file.is_file():
-            raise WorkspaceError(
-                f"{self.state_file} is not a file (a folder?). Move it away; resnet-kata "
-                "keeps its progress in that file."
-            )
+            raise WorkspaceError(_(
+                "{path} is not a file (a folder?). Move it away; resnet-kata keeps its progress "
+                "in that file.").format(path=self.state_file))
 
     def ensure(self) -> None:
         """Create the workspace folder, or say in one line why it cannot be."""
@@ -196,15 +198,14 @@ class Workspace:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise WorkspaceError(
-                f"the workspace {self.root} cannot be created ({exc.strerror or exc}). "
-                f"Point --workspace or ${ENV} at a folder you can write to."
-            ) from exc
+            raise WorkspaceError(_(
+                "the workspace {path} cannot be created ({reason}). Point --workspace or ${env} "
+                "at a folder you can write to.").format(path=self.root, reason=exc.strerror or exc,
+                                                        env=ENV)) from exc
         if not os.access(self.root, os.W_OK | os.X_OK):
-            raise WorkspaceError(
-                f"the workspace {self.root} is not writable. Point --workspace or ${ENV} "
-                "at a folder you can write to."
-            )
+            raise WorkspaceError(_(
+                "the workspace {path} is not writable. Point --workspace or ${env} at a folder "
+                "you can write to.").format(path=self.root, env=ENV))
 
     @staticmethod
     def _entry(state: dict[str, Any], ex_id: str, framework: str) -> dict[str, Any]:

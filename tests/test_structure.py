@@ -155,7 +155,8 @@ def test_every_check_module_serves_more_than_one_exercise_or_none_by_name():
 
 
 def test_no_private_name_crosses_a_module_line():
-    """`from module import _name` is a private helper used where it does not belong."""
+    """`from module import _name` is a private helper used where it does not belong (gettext's
+    `_` from resnet_kata.i18n is the one public name spelled so, by convention)."""
     offenders = []
     files = [*GRADER.rglob("*.py"), *(ROOT / "exercises").glob("*/*.py")]
     for path in files:
@@ -164,5 +165,6 @@ def test_no_private_name_crosses_a_module_line():
                 node.level or (node.module or "").startswith("resnet_kata"))
             if ours:
                 offenders += [f"{path.relative_to(ROOT)}: {alias.name}" for alias in node.names
-                              if alias.name.startswith("_") and not alias.name.startswith("__")]
+                              if alias.name.startswith("_") and not alias.name.startswith("__")
+                              and alias.name != "_"]
     assert not offenders, offenders

@@ -747,9 +747,7 @@ def main(argv: list[str] | None = None) -> int:
     except i18n.LanguageError as exc:
         _err(str(exc))
         return USAGE
-    i18n.set_language(lang)
-    # the worker of a check runs in another process: it speaks the same language
-    os.environ[i18n.ENV] = lang
+    i18n.set_language(lang)  # the job of a check carries it to the worker
     parser = build_parser()
     args = parser.parse_args(argv)
     args.lang_source = source

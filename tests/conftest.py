@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -9,11 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from resnet_kata import catalog, frameworks
-from resnet_kata.record import Record
-from resnet_kata.worker import grade
+# The tests read the English messages, whatever the locale of the machine they run on; the
+# tests of the Chinese path ask for it (tests/test_zh.py).
+os.environ["RESNET_KATA_LANG"] = "en"
+
+from resnet_kata import catalog, frameworks, i18n  # noqa: E402
+from resnet_kata.record import Record  # noqa: E402
+from resnet_kata.worker import grade  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _english_again():
+    """A test that switched the kit to Chinese leaves it speaking English."""
+    yield
+    i18n.set_language("en")
 
 
 def needs(framework: str):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import data as D
+from ..i18n import _
 from . import Check, CheckFailed, Context, close, fail, fmt_shape, max_rel_diff
 from . import spec as S
 from . import training as T
@@ -84,12 +85,11 @@ def build(ctx: Context, spec: BlockSpec, case: Case, prepare: bool = True) -> An
     try:
         block = cls(*case.args, **case.kwargs)
     except TypeError as exc:
-        fail(
-            f"`{call_text(spec, case)}` raised TypeError: {exc}. "
-            f"The statement's signature is `{spec.signature}`."
-        )
+        fail(_("`{call}` raised TypeError: {error}. The statement's signature is `{signature}`.")
+             .format(call=call_text(spec, case), error=exc, signature=spec.signature))
     if not ctx.A.is_model(block):
-        fail(f"`{spec.cls}` must subclass {ctx.A.module_base}; got {type(block).__name__}.")
+        fail(_("`{cls}` must subclass {base}; got {type}.").format(
+            cls=spec.cls, base=ctx.A.module_base, type=type(block).__name__))
     return ctx.A.prepare(block, case.in_shape) if prepare else block
 
 
@@ -106,11 +106,11 @@ def _api(spec: BlockSpec) -> Callable[[Context], str]:
         block = build(ctx, spec, case, prepare=False)
         missing = [a for a in spec.attrs if not hasattr(block, a)]
         if missing:
-            fail(
-                f"`{spec.cls}` has no attribute {', '.join(f'`{m}`' for m in missing)}. "
-                f"The grader reads the sublayers by name: {', '.join(spec.attrs)}."
-            )
-        return f"`{call_text(spec, case)}` constructs; attributes {', '.join(spec.attrs)}."
+            fail(_("`{cls}` has no attribute {missing}. The grader reads the sublayers by name: "
+                   "{names}.").format(cls=spec.cls, missing=", ".join(f"`{m}`" for m in missing),
+                                      names=", ".join(spec.attrs)))
+        return _("`{call}` constructs; attributes {names}.").format(
+            call=call_text(spec, case), names=", ".join(spec.attrs))
 
     return run
 
@@ -122,16 +122,18 @@ def _shapes(spec: BlockSpec) -> Callable[[Context], str]:
             block = build(ctx, spec, case)
             out = A.call(block, A.tensor(_inputs(ctx.rng(), case.in_shape)), False)
             if not A.is_tensor(out):
-                fail(f"Calling `{call_text(spec, case)}` returned {type(out).__name__}, not a tensor.")
+                fail(_("Calling `{call}` returned {type}, not a tensor.").format(
+                    call=call_text(spec, case), type=type(out).__name__))
             out = A.numpy(out)
             if tuple(out.shape) != tuple(case.out_shape):
                 fail(
-                    f"`{call_text(spec, case)}` on input {shown(A, case.in_shape)} returned "
-                    f"{shown(A, out.shape)}, expected {shown(A, case.out_shape)}."
+                    _("`{call}` on input {input} returned {got}, expected {want}.").format(
+                        call=call_text(spec, case), input=shown(A, case.in_shape),
+                        got=shown(A, out.shape), want=shown(A, case.out_shape))
                     + _shape_hint(case, out.shape),
                     case=call_text(spec, case),
                 )
-        return f"{len(spec.shape_cases)} input shapes, including batch 1 and odd sizes."
+        return _("{n} input shapes, including batch 1 and odd sizes.").format(n=len(spec.shape_cases))
 
     return run
 
@@ -139,17 +141,16 @@ def _shapes(spec: BlockSpec) -> Callable[[Context], str]:
 def _shape_hint(case: Case, got: tuple[int, ...]) -> str:
     want = case.out_shape
     if len(got) != len(want):
-        return " The number of dimensions is wrong."
+        return " " + _("The number of dimensions is wrong.")
     if got[1] != want[1]:
-        return " The channel count is wrong: check the last conv's output channels."
+        return " " + _("The channel count is wrong: check the last conv's output channels.")
     if got[2:] != want[2:]:
         ins = case.in_shape[2:]
         if got[2:] == ins:
-            return " The spatial size did not shrink: the stride is missing."
-        return (
-            " The spatial size is off: a 3x3 conv needs padding 1 (torch) or padding='same' "
-            "(Keras), and exactly one layer per path carries the stride."
-        )
+            return " " + _("The spatial size did not shrink: the stride is missing.")
+        return " " + _(
+            "The spatial size is off: a 3x3 conv needs padding 1 (torch) or padding='same' "
+            "(Keras), and exactly one layer per path carries the stride.")
     return ""
 
 
@@ -166,22 +167,26 @@ def _params(spec: BlockSpec) -> Callable[[Context], str]:
                 diffs = [m for _, f, m in S.compare(A, block, expected) if f != "kernel"]
                 diffs += [m for _, f, m in S.compare(A, block, expected) if f == "kernel"]
                 extra = S.unexpected_params(A, block, expected)
-                diffs += [f"unexpected parameters in `{p}` ({n:,})" for p, n in extra]
-                what = f"{got_t:,} trainable"
-                want = f"{want_t:,} trainable"
+                diffs += [_("unexpected parameters in `{path}` ({n:,})").format(path=p, n=n)
+                          for p, n in extra]
                 if ctx.framework == "tf":
-                    what += f" + {got_n:,} non-trainable"
-                    want += f" + {want_n:,} non-trainable (BN moving mean and variance)"
+                    what = _("{t:,} trainable + {n:,} non-trainable").format(t=got_t, n=got_n)
+                    want = _("{t:,} trainable + {n:,} non-trainable (BN moving mean and "
+                             "variance)").format(t=want_t, n=want_n)
+                else:
+                    what = _("{t:,} trainable").format(t=got_t)
+                    want = _("{t:,} trainable").format(t=want_t)
                 formula = f" ({spec.count_formula})" if spec.count_formula else ""
                 fail(
-                    f"`{call_text(spec, case)}` has {what} parameters; expected {want}{formula}."
+                    _("`{call}` has {what} parameters; expected {want}{formula}.").format(
+                        call=call_text(spec, case), what=what, want=want, formula=formula)
                     + ("\n" + "\n".join(f"  - {d}" for d in diffs) if diffs else ""),
                     expected=want_t,
                     found=got_t,
                     layers=diffs,
                 )
             lines.append(f"{call_text(spec, case)}: {want_t:,}")
-        return "Exact counts: " + "; ".join(lines) + "."
+        return _("Exact counts: {counts}.").format(counts="; ".join(lines))
 
     return run
 
@@ -197,16 +202,17 @@ def _structure(spec: BlockSpec) -> Callable[[Context], str]:
                     why = spec.likely.get((path, fld))
                     msgs.append(f"{msg}" + (f": {why}" if why else ""))
                 fail(
-                    f"In `{call_text(spec, case)}`:\n" + "\n".join(f"  - {m}" for m in msgs),
-                    diffs=[m for _, _, m in diffs],
+                    _("In `{call}`:").format(call=call_text(spec, case)) + "\n"
+                    + "\n".join(f"  - {m}" for m in msgs),
+                    diffs=[m for _p, _f, m in diffs],
                 )
-        return "Kernel sizes, strides, channels, groups and biases match, layer by layer."
+        return _("Kernel sizes, strides, channels, groups and biases match, layer by layer.")
 
     return run
 
 
 def _mode_words(A: Any, training: bool) -> str:
-    return "train" if training else "eval"
+    return _("train") if training else _("eval")
 
 
 def _diagnose(ctx: Context, spec: BlockSpec, block: Any, x: Any, got: np.ndarray,
@@ -215,10 +221,11 @@ def _diagnose(ctx: Context, spec: BlockSpec, block: Any, x: Any, got: np.ndarray
     A = ctx.A
     candidates: list[tuple[str, Flow, bool]] = [(n, f, training) for n, f in spec.wrong_flows.items()]
     candidates.append((
-        f"BatchNorm ran in {_mode_words(A, not training)} mode while the block was called in "
-        f"{_mode_words(A, training)} mode"
-        + (": pass `training=training` to every BatchNormalization call" if A.channels_last
-           else ": do not call .eval()/.train() or F.batch_norm(training=...) inside forward"),
+        (_("BatchNorm ran in {bn_mode} mode while the block was called in {mode} mode: pass "
+           "`training=training` to every BatchNormalization call") if A.channels_last else
+         _("BatchNorm ran in {bn_mode} mode while the block was called in {mode} mode: do not "
+           "call .eval()/.train() or F.batch_norm(training=...) inside forward")).format(
+            bn_mode=_mode_words(A, not training), mode=_mode_words(A, training)),
         spec.flow,
         not training,
     ))
@@ -230,7 +237,7 @@ def _diagnose(ctx: Context, spec: BlockSpec, block: Any, x: Any, got: np.ndarray
         except Exception:  # a wrong flow that does not apply to this case
             continue
         if close(got, ref):
-            return f" It matches: {name}."
+            return " " + _("It matches: {mistake}.").format(mistake=name)
     return ""
 
 
@@ -257,30 +264,29 @@ def _function(spec: BlockSpec) -> Callable[[Context], str]:
                     why = _diagnose(ctx, spec, block, A.tensor(x_np), got, training, snap)
                     A.restore(block, snap)
                     if got.shape != ref.shape:
-                        fail(f"`{call_text(spec, case)}` returned {shown(A, got.shape)}, "
-                             f"expected {shown(A, ref.shape)}.")
+                        fail(_("`{call}` returned {got}, expected {want}.").format(
+                            call=call_text(spec, case), got=shown(A, got.shape),
+                            want=shown(A, ref.shape)))
                     fail(
-                        f"In {_mode_words(A, training)} mode, `{call_text(spec, case)}` does "
-                        f"not compute the block's data flow (max relative difference "
-                        f"{max_rel_diff(got, ref):.2e}).{why}"
-                        + ("" if why else " Compare your forward with the statement's order "
-                           "of layers, the add and the final ReLU."),
+                        _("In {mode} mode, `{call}` does not compute the block's data flow (max "
+                          "relative difference {diff:.2e}).").format(
+                            mode=_mode_words(A, training), call=call_text(spec, case),
+                            diff=max_rel_diff(got, ref)) + why
+                        + ("" if why else " " + _("Compare your forward with the statement's "
+                                                  "order of layers, the add and the final ReLU.")),
                         mode=_mode_words(A, training),
                     )
                 if training:
                     for (m1, v1), (m2, v2) in zip(stats_after_learner, stats_after_ref, strict=True):
                         if not (close(m1, m2) and close(v1, v2)):
                             A.restore(block, snap)
-                            fail(
+                            fail(_(
                                 "The outputs match, but a BatchNorm's running statistics moved "
                                 "differently from one pass of the block: is a BN layer called "
-                                "twice, or on another tensor than its input?"
-                            )
+                                "twice, or on another tensor than its input?"))
             A.restore(block, snap)
-        return (
-            "Matches the data flow recomputed from your own layers, in train and eval mode, "
-            "with random BN statistics."
-        )
+        return _("Matches the data flow recomputed from your own layers, in train and eval mode, "
+                 "with random BN statistics.")
 
     return run
 
@@ -300,37 +306,35 @@ def _gradients(spec: BlockSpec) -> Callable[[Context], str]:
                 w = rng.normal(0, 1, y.shape).astype(np.float32)
                 A.restore(block, snap)
                 A.set_mode(block, training)
-                _, dx, g = A.grads(block, lambda t, m=training, b=block: A.call(b, t, m), x, w)
+                _y, dx, g = A.grads(block, lambda t, m=training, b=block: A.call(b, t, m), x, w)
                 A.restore(block, snap)
                 A.set_mode(block, training)
-                _, rdx, rg = A.grads(block, lambda t, m=training, b=block: spec.flow(A, b, t, m), x, w)
+                _ry, rdx, rg = A.grads(block, lambda t, m=training, b=block: spec.flow(A, b, t, m),
+                                       x, w)
                 A.restore(block, snap)
                 mode = _mode_words(A, training)
                 if not np.any(dx) and np.any(rdx):
-                    fail(
-                        f"No gradient reaches the input of `{call_text(spec, case)}` ({mode} mode). "
-                        "Something cuts the graph: `.detach()`, `.data`, `torch.no_grad()`, a "
-                        "numpy round trip or `tf.stop_gradient`."
-                    )
+                    fail(_(
+                        "No gradient reaches the input of `{call}` ({mode} mode). Something cuts "
+                        "the graph: `.detach()`, `.data`, `torch.no_grad()`, a numpy round trip "
+                        "or `tf.stop_gradient`.").format(call=call_text(spec, case), mode=mode))
                 if not close(dx, rdx):
-                    fail(
-                        f"The gradient with respect to the input differs from the reference's "
-                        f"({mode} mode, max relative difference {max_rel_diff(dx, rdx):.2e}). "
-                        "The shortcut must carry x itself, with gradient, into the add."
-                    )
+                    fail(_(
+                        "The gradient with respect to the input differs from the reference's "
+                        "({mode} mode, max relative difference {diff:.2e}). The shortcut must "
+                        "carry x itself, with gradient, into the add.").format(
+                            mode=mode, diff=max_rel_diff(dx, rdx)))
                 dead = [n for n in rg if np.any(rg[n]) and not np.any(g.get(n, 0))]
                 if dead:
-                    fail(
-                        f"No gradient reaches {', '.join(f'`{d}`' for d in dead)} ({mode} mode): "
-                        "is that layer's output used, and not detached?"
-                    )
+                    fail(_("No gradient reaches {names} ({mode} mode): is that layer's output "
+                           "used, and not detached?").format(
+                               names=", ".join(f"`{d}`" for d in dead), mode=mode))
                 off = [n for n in rg if not close(g.get(n, np.zeros(1)), rg[n])]
                 if off:
-                    fail(
-                        f"Gradients of {', '.join(f'`{o}`' for o in off)} differ from the "
-                        f"reference's ({mode} mode)."
-                    )
-        return "Input and parameter gradients equal the reference's over a batch, train and eval."
+                    fail(_("Gradients of {names} differ from the reference's ({mode} mode).")
+                         .format(names=", ".join(f"`{o}`" for o in off), mode=mode))
+        return _("Input and parameter gradients equal the reference's over a batch, train and "
+                 "eval.")
 
     return run
 
@@ -345,34 +349,30 @@ def _identity(spec: BlockSpec) -> Callable[[Context], str]:
         A.randomize_bn(block, rng)
         bn = A.get(block, bn_path)
         if bn is None:
-            fail(f"`{bn_path}` is missing.")
+            fail(_("`{path}` is missing.").format(path=bn_path))
         A.set_bn(bn, gamma=0.0, beta=0.0)
         x = _inputs(rng, case.in_shape)
         for training in (False, True):
             snap = A.snapshot(block)
             A.set_mode(block, training)
-            out, dx, _ = A.grads(block, lambda t, m=training: A.call(block, t, m), x,
+            out, dx, _g = A.grads(block, lambda t, m=training: A.call(block, t, m), x,
                                  np.ones(case.out_shape, np.float32))
             A.restore(block, snap)
             mode = _mode_words(A, training)
             if not close(out, np.maximum(x, 0)):
-                fail(
-                    f"With `{bn_path}`'s gamma and beta set to zero the residual branch adds "
-                    f"nothing, so the block must return relu(x); in {mode} mode it does not "
-                    f"(max relative difference {max_rel_diff(out, np.maximum(x, 0)):.2e}). "
-                    "Is x itself added back, before the final ReLU?"
-                )
+                fail(_(
+                    "With `{path}`'s gamma and beta set to zero the residual branch adds nothing, "
+                    "so the block must return relu(x); in {mode} mode it does not (max relative "
+                    "difference {diff:.2e}). Is x itself added back, before the final ReLU?"
+                ).format(path=bn_path, mode=mode, diff=max_rel_diff(out, np.maximum(x, 0))))
             if not close(dx, (x > 0).astype(np.float32)):
-                fail(
-                    f"With the residual branch zeroed the gradient of sum(relu(x)) with "
-                    f"respect to x must be 1 where x > 0 and 0 elsewhere; in {mode} mode it "
-                    "is not. The identity path must carry gradient: no `.detach()` and no "
-                    "in-place op on x before the add."
-                )
-        return (
-            f"Zeroing `{bn_path}` gamma and beta leaves relu(x), and its gradient flows through "
-            "the identity path."
-        )
+                fail(_(
+                    "With the residual branch zeroed the gradient of sum(relu(x)) with respect "
+                    "to x must be 1 where x > 0 and 0 elsewhere; in {mode} mode it is not. The "
+                    "identity path must carry gradient: no `.detach()` and no in-place op on x "
+                    "before the add.").format(mode=mode))
+        return _("Zeroing `{path}` gamma and beta leaves relu(x), and its gradient flows through "
+                 "the identity path.").format(path=bn_path)
 
     return run
 
@@ -389,34 +389,33 @@ def _training(spec: BlockSpec) -> Callable[[Context], str]:
         model = A.prepare(model, (2, 3, tr.size, tr.size))
         run_ = T.train_and_score(
             ctx, model, D.split(x, y), steps=tr.steps, batch=tr.batch, lr=tr.lr,
-            target=tr.target, what=f"a small network built from your {spec.cls}",
+            target=tr.target, what=_("a small network built from your {cls}").format(cls=spec.cls),
         )
-        return (
-            f"A small net of your blocks reached {run_.accuracy:.0%} validation accuracy "
-            f"(needs {tr.target:.0%}) in {tr.steps} steps, {run_.seconds:.1f} s."
-        )
+        return _("A small net of your blocks reached {accuracy:.0%} validation accuracy (needs "
+                 "{target:.0%}) in {steps} steps, {seconds:.1f} s.").format(
+                     accuracy=run_.accuracy, target=tr.target, steps=tr.steps, seconds=run_.seconds)
 
     return run
 
 
 def block_checks(spec: BlockSpec) -> list[Check]:
     checks = [
-        Check("api", f"API: {spec.signature}", _api(spec), gate=True),
-        Check("shapes", "Output shapes", _shapes(spec), needs=("api",)),
-        Check("params", "Parameter count", _params(spec), needs=("api",)),
-        Check("structure", "Layers: kernels, strides, channels, biases", _structure(spec),
+        Check("api", _("API: {signature}").format(signature=spec.signature), _api(spec), gate=True),
+        Check("shapes", _("Output shapes"), _shapes(spec), needs=("api",)),
+        Check("params", _("Parameter count"), _params(spec), needs=("api",)),
+        Check("structure", _("Layers: kernels, strides, channels, biases"), _structure(spec),
               needs=("api",)),
-        Check("function", "Function: the data flow, train and eval", _function(spec),
+        Check("function", _("Function: the data flow, train and eval"), _function(spec),
               needs=("shapes",)),
-        Check("gradients", "Gradients: input and every parameter", _gradients(spec),
+        Check("gradients", _("Gradients: input and every parameter"), _gradients(spec),
               needs=("function",)),
     ]
     if spec.zero_branch:
-        checks.append(Check("identity", "Identity path: relu(x) when the branch is zeroed",
+        checks.append(Check("identity", _("Identity path: relu(x) when the branch is zeroed"),
                             _identity(spec), needs=("shapes",)))
     checks.extend(spec.extra)
     if spec.training:
-        checks.append(Check("training", "Training: a small net of your blocks learns",
+        checks.append(Check("training", _("Training: a small net of your blocks learns"),
                             _training(spec), needs=("function",)))
     return checks
 

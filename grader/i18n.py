@@ -24,7 +24,7 @@ LOCALEDIR = Path(__file__).resolve().parent / "locale"
 ENV = "RESNET_KATA_LANG"
 LANGUAGES = ("en", "zh")
 NAMES = {"en": "English", "zh": "中文 (Chinese)"}
-_LOCALE_VARS = ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE")
+_LOCALE_VARS = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")  # GNU gettext's order
 
 _lang = "en"
 _catalog: gettext.NullTranslations = gettext.NullTranslations()

@@ -78,14 +78,15 @@ def render(record: Record, console: Console, label: str = "") -> None:
     table.add_column(ratio=1)
     for c in record.checks:
         style = "dim" if c.status == SKIP else ""
-        table.add_row(ICONS.get(c.status, "?"), c.name, Text(c.message, style=style))
+        # fold, never cut: a Chinese sentence has no spaces to wrap at
+        table.add_row(ICONS.get(c.status, "?"), c.name, Text(c.message, style=style, overflow="fold"))
         line = _training_line(c)
         if line is not None:
             table.add_row("", "", line)
     if record.checks:
         console.print(table)
     if record.error_kind:
-        body = [Text(record.message)]
+        body = [Text(record.message, overflow="fold")]
         if record.output.strip():
             body += [Text("\n" + _("Output (last lines):"), style="bold"),
                      Text(record.output.rstrip())]

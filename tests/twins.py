@@ -116,6 +116,8 @@ def broken_links(page: Page) -> list[str]:
                 continue
             file, _, anchor = target.partition("#")
             dest = (page.path.parent / file).resolve() if file else page.path.resolve()
+            if not dest.exists() and file.endswith(".md") and (page.path.parent.parent / file).exists():
+                dest = (page.path.parent.parent / file).resolve()  # not translated yet: English
             if not dest.exists():
                 out.append(f"link target {target!r} does not exist from {page.path.parent}")
             elif anchor and dest.suffix == ".md" and anchor not in anchors(read(dest)):

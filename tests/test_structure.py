@@ -168,3 +168,36 @@ def test_no_private_name_crosses_a_module_line():
                               if alias.name.startswith("_") and not alias.name.startswith("__")
                               and alias.name != "_"]
     assert not offenders, offenders
+
+
+def _binds_underscore(fn: ast.AST) -> bool:
+    """Whether the function's own body (not a nested scope) assigns the name `_`."""
+    def visit(node: ast.AST) -> bool:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
+                                  ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp)):
+                continue
+            if isinstance(child, ast.Name) and child.id == "_" and isinstance(child.ctx, ast.Store):
+                return True
+            if visit(child):
+                return True
+        return False
+    return visit(fn)
+
+
+def _calls_underscore(fn: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_"
+               for n in ast.walk(fn))
+
+
+def test_no_function_that_translates_also_binds_underscore():
+    """`_, x = ...` in a function that calls `_()` makes `_` local there: the translation
+    raises UnboundLocalError, in one language path only."""
+    bad = []
+    for path in sorted([*(ROOT / "grader").rglob("*.py"), *(ROOT / "exercises").rglob("*.py")]):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _calls_underscore(node) \
+                    and _binds_underscore(node):
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert not bad, "rename the throwaway `_` (e.g. `_unused`):\n" + "\n".join(bad)

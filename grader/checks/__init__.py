@@ -15,6 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..i18n import N_, _
+
+# the words `Context.get` may name a definition with, for the catalog
+KINDS = (N_("class"), N_("function"), N_("builder"))
+
 if TYPE_CHECKING:
     from ..adapters import FrameworkAdapter
 
@@ -60,8 +65,8 @@ class Context:
             defined = sorted(
                 n for n, v in vars(self.module).items() if not n.startswith("_") and callable(v)
             )
-            listing = f" It defines: {', '.join(defined)}." if defined else ""
-            fail(f"Your file defines no {what} named `{name}`.{listing}")
+            listing = " " + _("It defines: {names}.").format(names=", ".join(defined)) if defined else ""
+            fail(_("Your file defines no {what} named `{name}`.").format(what=_(what), name=name) + listing)
         return getattr(self.module, name)
 
 

@@ -200,7 +200,7 @@ def _structure(spec: BlockSpec) -> Callable[[Context], str]:
                 msgs = []
                 for path, fld, msg in diffs:
                     why = spec.likely.get((path, fld))
-                    msgs.append(f"{msg}" + (f": {why}" if why else ""))
+                    msgs.append(f"{msg}" + (f": {_(why)}" if why else ""))
                 fail(
                     _("In `{call}`:").format(call=call_text(spec, case)) + "\n"
                     + "\n".join(f"  - {m}" for m in msgs),
@@ -237,7 +237,7 @@ def _diagnose(ctx: Context, spec: BlockSpec, block: Any, x: Any, got: np.ndarray
         except Exception:  # a wrong flow that does not apply to this case
             continue
         if close(got, ref):
-            return " " + _("It matches: {mistake}.").format(mistake=name)
+            return " " + _("It matches: {mistake}.").format(mistake=_(name))
     return ""
 
 

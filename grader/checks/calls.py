@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..i18n import _
 from . import Context, fail, fmt_shape
 
 # The package name prefix under which the worker loads an exercise folder.
@@ -41,7 +42,7 @@ def exception_text(exc: BaseException) -> str:
         inner = [p for p in parts[1:] if not p.startswith("Arguments received")]
         text = inner[0] if inner else parts[0]
     text = _TF_OP_PREFIX.sub("", text)
-    return _TF_OP_SUFFIX.sub(lambda m: f" (in the TensorFlow op {m.group(1)})", text)
+    return _TF_OP_SUFFIX.sub(lambda m: _(" (in the TensorFlow op {op})").format(op=m.group(1)), text)
 
 
 def _kit_folders() -> set[Path]:
@@ -79,9 +80,9 @@ def shape_hint(exc: BaseException, frames: str) -> str:
     shapes added together (the shortcut was not brought to the branch's shape)."""
     last_line = frames.strip().splitlines()[-1] if frames.strip() else ""
     if _ADD_MISMATCH.search(str(exc)) and "+" in last_line:
-        return ("\nThe two sides of that addition have different shapes. When a block changes the "
-                "stride or the number of channels, the shortcut must be projected (`downsample`) "
-                "before it is added.")
+        return "\n" + _("The two sides of that addition have different shapes. When a block changes "
+                         "the stride or the number of channels, the shortcut must be projected "
+                         "(`downsample`) before it is added.")
     return ""
 
 
@@ -102,7 +103,7 @@ def where(exc: BaseException, module: ModuleType) -> str:
     if not found:
         return ""
     fr = found[-1]
-    return f" (your file, line {fr.lineno}: `{(fr.line or '').strip()}`)"
+    return _(" (your file, line {line}: `{code}`)").format(line=fr.lineno, code=(fr.line or "").strip())
 
 
 def invoke(ctx: Context, label: str, fn: Callable[..., Any], *args: Any, case: str,
@@ -117,8 +118,9 @@ def invoke(ctx: Context, label: str, fn: Callable[..., Any], *args: Any, case: s
         raise
     except Exception as exc:  # noqa: BLE001 - the learner's code may raise anything
         fail(
-            f"`{label}` raised {type(exc).__name__}: {exception_text(exc)}{where(exc, ctx.module)} "
-            f"{case}." + (f" {advice}" if advice else "")
+            _("`{label}` raised {type}: {message}{where} {case}.").format(
+                label=label, type=type(exc).__name__, message=exception_text(exc),
+                where=where(exc, ctx.module), case=case) + (f" {advice}" if advice else "")
         )
 
 
@@ -132,13 +134,15 @@ def require(ctx: Context, name: str, what: str, example: str,
     """A callable the learner must define that accepts the documented call `example`."""
     fn = ctx.get(name, what)
     if not callable(fn):
-        fail(f"`{name}` must be a {what}; it is a {type(fn).__name__}.")
+        fail(_("`{name}` must be a {what}; it is a {type}.").format(
+            name=name, what=what, type=type(fn).__name__))
     with contextlib.suppress(TypeError, ValueError):  # builtins may have no signature
         sig = inspect.signature(fn)
         try:
             sig.bind(*args, **dict(kwargs or {}))
         except TypeError as exc:
-            fail(f"`{name}{sig}` cannot be called as `{example}`: {exc}.")
+            fail(_("`{name}{sig}` cannot be called as `{example}`: {error}.").format(
+                name=name, sig=sig, example=example, error=exc))
     return fn
 
 
@@ -180,8 +184,9 @@ def library_message(fn: str, calls: Sequence[str], advice: str = "") -> str:
     """The failure for a function the learner was asked to write but delegated to the library."""
     seen = list(dict.fromkeys(calls))
     return (
-        f"Your `{fn}` calls {', '.join(f'`{c}`' for c in seen)}. This exercise asks you to "
-        f"write it yourself (the grader compares you with that very function). {advice}"
+        _("Your `{fn}` calls {calls}. This exercise asks you to write it yourself (the grader "
+          "compares you with that very function).").format(
+            fn=fn, calls=_(", ").join(f"`{c}`" for c in seen)) + (f" {advice}" if advice else "")
     ).rstrip()
 
 
@@ -191,7 +196,7 @@ def returned_number(value: Any, fn: str, what: str) -> float:
     `fn` names the learner's function and `what` the value it must return, for the failure.
     """
     if value is None:
-        fail(f"`{fn}` returned None; it must return {what}.")
+        fail(_("`{fn}` returned None; it must return {what}.").format(fn=fn, what=what))
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     elif hasattr(value, "numpy"):
@@ -199,10 +204,11 @@ def returned_number(value: Any, fn: str, what: str) -> float:
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        fail(f"`{fn}` returned a {type(value).__name__}; it must return {what}.")
+        fail(_("`{fn}` returned a {type}; it must return {what}.").format(
+            fn=fn, type=type(value).__name__, what=what))
     if arr.size != 1:
         fail(
-            f"`{fn}` returned {arr.size} numbers (shape {fmt_shape(arr.shape)}); it must "
-            f"return one: {what}."
+            _("`{fn}` returned {n} numbers (shape {shape}); it must return one: {what}.").format(
+                fn=fn, n=arr.size, shape=fmt_shape(arr.shape), what=what)
         )
     return float(arr.reshape(()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from ..i18n import _
 from . import close
 
 T = TypeVar("T")
@@ -36,6 +37,6 @@ def name_mistake(got: T, candidates: Iterable[Candidate],
     return ""
 
 
-def matches(name: str, prefix: str = " It matches: ", suffix: str = ".") -> str:
+def matches(name: str) -> str:
     """A found mistake as a sentence to append to a failure ('' when none was found)."""
-    return f"{prefix}{name}{suffix}" if name else ""
+    return " " + _("It matches: {mistake}.").format(mistake=_(name)) if name else ""

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
+from rich.cells import cell_len
 
+from ..i18n import _
 from . import Check, Context, close, fail, fmt_shape, max_rel_diff
 from . import spec as S
 from . import training as T
@@ -178,7 +180,7 @@ def _one_line(ctx: Context, exc: BaseException) -> str:
 def hint(spec: NetSpec, text: str) -> str:
     """The exercise's sentence for an exception whose text holds a known substring."""
     found = [h for key, h in spec.error_hints if key in text]
-    return f" {found[0]}" if found else ""
+    return f" {_(found[0])}" if found else ""
 
 
 def construct(ctx: Context, spec: NetSpec, b: Build) -> Any:
@@ -188,13 +190,14 @@ def construct(ctx: Context, spec: NetSpec, b: Build) -> Any:
     except NotImplementedError:
         raise  # the worker says "not implemented yet" and shows the TODO's line
     except TypeError as exc:
-        fail(f"`{b.text()}` raised TypeError: {exc}. The statement's signature is "
-             f"`{spec.signature}`.")
+        fail(_("`{call}` raised TypeError: {error}. The statement's signature is "
+               "`{signature}`.").format(call=b.text(), error=exc, signature=spec.signature))
     except Exception as exc:  # noqa: BLE001 - the learner's constructor may raise anything
         text = _one_line(ctx, exc)
-        fail(f"`{b.text()}` raised {text}.{hint(spec, text)}")
+        fail(_("`{call}` raised {error}.").format(call=b.text(), error=text) + hint(spec, text))
     if not ctx.A.is_model(model):
-        fail(f"`{b.text()}` must return a {ctx.A.module_base}; got {type(model).__name__}.")
+        fail(_("`{call}` must return a {base}; got {type}.").format(
+            call=b.text(), base=ctx.A.module_base, type=type(model).__name__))
     return model
 
 
@@ -216,8 +219,9 @@ def prepared(ctx: Context, spec: NetSpec, b: Build, in_shape: tuple[int, ...] | 
         raise
     except Exception as exc:  # noqa: BLE001
         text = _one_line(ctx, exc)
-        fail(f"Calling `{b.text()}` on an input of shape {shown(ctx.A, shape)} raised "
-             f"{text}.{hint(spec, text)} The `shapes` check traces where it goes wrong.")
+        fail(_("Calling `{call}` on an input of shape {shape} raised {error}.").format(
+            call=b.text(), shape=shown(ctx.A, shape), error=text) + hint(spec, text) + " "
+            + _("The `shapes` check traces where it goes wrong."))
     ctx.store[key] = model
     return model
 
@@ -342,14 +346,19 @@ def trace(ctx: Context, spec: NetSpec, b: Build, in_shape: tuple[int, ...]
 def trace_table(A: Any, stages: Sequence[str], want: dict[str, tuple[int, ...]],
                 got: dict[str, Any]) -> str:
     """The trace as a table, yours next to the expected shape, a mark where they differ."""
-    rows = [("stage", "yours", "expected")]
+    rows = [(_("stage"), _("yours"), _("expected"))]
     rows += [(name, shown(A, got.get(name)), shown(A, want[name])) for name in stages]
-    w0, w1 = (max(len(r[i]) for r in rows) for i in (0, 1))
+    w0, w1 = (max(cell_len(r[i]) for r in rows) for i in (0, 1))
     lines = []
     for r in rows:
-        mark = "" if r is rows[0] or r[1] in (r[2], "-") else "   <- differs"
-        lines.append(f"    {r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]}{mark}")
+        mark = "" if r is rows[0] or r[1] in (r[2], "-") else "   " + _("<- differs")
+        lines.append(f"    {_pad(r[0], w0)}  {_pad(r[1], w1)}  {r[2]}{mark}")
     return "\n".join(lines)
+
+
+def _pad(text: str, width: int) -> str:
+    """`text` padded to `width` terminal cells (a Chinese character takes two)."""
+    return text + " " * (width - cell_len(text))
 
 
 def _first_diffs(A: Any, net: Network, model: Any, b: Build, fields: tuple[str, ...]) -> list[str]:
@@ -368,41 +377,45 @@ def _shapes(spec: NetSpec) -> Callable[[Context], str]:
         for b, in_shape in spec.traces:
             want = net.trace(b, in_shape)
             got, out_shape, model, crashed = trace(ctx, spec, b, in_shape)
-            head = f"`{b.text()}` on input {shown(A, in_shape)}"
+            head = _("`{call}` on input {shape}").format(call=b.text(), shape=shown(A, in_shape))
             if crashed:
                 causes = _first_diffs(A, net, model, b, ("missing", "present", "kernel", "kind",
                                                          "stride", "channels"))
                 text = crashed.split(": ", 1)[-1]
                 off = next((s for s in net.stages if got.get(s) not in (None, want[s])), "")
                 if off:
-                    causes.insert(0, f"the {off} output is {shown(A, got[off])}, expected "
-                                  f"{shown(A, want[off])}. "
-                                  + net.stage_hint(A, b, model, off, got[off], want, in_shape))
+                    causes.insert(0, _("the {stage} output is {got}, expected {want}.").format(
+                        stage=off, got=shown(A, got[off]), want=shown(A, want[off])) + " "
+                        + net.stage_hint(A, b, model, off, got[off], want, in_shape))
                 fail(
-                    f"{head} raised an error in {crashed}.{hint(spec, text)}\n"
-                    f"  Stage outputs up to there:\n{trace_table(A, net.stages, want, got)}"
-                    + ("\n  Likely cause:\n" + "\n".join(f"    - {c}" for c in causes) if causes else ""),
+                    _("{head} raised an error in {where}.").format(head=head, where=crashed)
+                    + hint(spec, text) + "\n  " + _("Stage outputs up to there:") + "\n"
+                    + trace_table(A, net.stages, want, got)
+                    + ("\n  " + _("Likely cause:") + "\n" + "\n".join(f"    - {c}" for c in causes)
+                       if causes else ""),
                     trace={k: list(v) if v else None for k, v in got.items()},
                 )
             for stage in net.stages:
                 if got.get(stage) != want[stage]:
                     fail(
-                        f"{head}: the {stage} output is {shown(A, got.get(stage))}, expected "
-                        f"{shown(A, want[stage])}. "
+                        _("{head}: the {stage} output is {got}, expected {want}.").format(
+                            head=head, stage=stage, got=shown(A, got.get(stage)),
+                            want=shown(A, want[stage])) + " "
                         + net.stage_hint(A, b, model, stage, got.get(stage), want, in_shape)
                         + f"\n{trace_table(A, net.stages, want, got)}",
                         trace={k: list(v) if v else None for k, v in got.items()},
                     )
             last = want[net.stages[-1]]
             if out_shape != last:
-                fail(f"{head} returned {shown(A, out_shape)} while `{net.classifier}` output "
-                     f"{shown(A, last)}: return {net.classifier}'s output as it is (logits), with "
-                     "nothing after it.")
+                fail(_("{head} returned {got} while `{fc}` output {want}: return {fc}'s output "
+                       "as it is (logits), with nothing after it.").format(
+                    head=head, got=shown(A, out_shape), fc=net.classifier, want=shown(A, last)))
         first = spec.traces[0]
         want = net.trace(first[0], first[1])
         sizes = [want[s][2] for s in net.summary_stages]
-        return (f"Stage outputs match for {len(spec.traces)} inputs (batch sizes, odd sizes and "
-                f"channel counts vary); {shown(A, first[1])} gives {'/'.join(map(str, sizes))}.")
+        return _("Stage outputs match for {n} inputs (batch sizes, odd sizes and channel counts "
+                 "vary); {shape} gives {sizes}.").format(
+            n=len(spec.traces), shape=shown(A, first[1]), sizes="/".join(map(str, sizes)))
 
     return run
 
@@ -434,37 +447,39 @@ def cap(lines: list[str]) -> list[str]:
     """At most MAX_LINES lines, and how many more were left out."""
     if len(lines) <= MAX_LINES:
         return lines
-    return lines[:MAX_LINES] + [f"... and {len(lines) - MAX_LINES} more"]
+    return lines[:MAX_LINES] + [_("... and {n} more").format(n=len(lines) - MAX_LINES)]
 
 
 def layer_diff(A: Any, net: Network, model: Any, b: Build) -> list[str]:
     """Per-layer differences from the expected network, a whole block or shortcut per line."""
     expected = net.layers(b)
     diffs = S.compare(A, model, expected)
-    missing = [p for p, f, _ in diffs if f == "missing"]
+    missing = [p for p, f, _m in diffs if f == "missing"]
     lines = []
     for prefix in group_paths(missing, [p for p, s in expected.items() if s is not None]):
         why = net.likely(b, prefix, "missing")
         if why:
-            lines.append(f"`{prefix}` missing: {why}")
+            lines.append(_("`{path}` missing: {why}").format(path=prefix, why=why))
         elif prefix in expected:
-            lines.append(f"`{prefix}` missing: expected {expected[prefix].describe()}")
+            lines.append(_("`{path}` missing: expected {spec}").format(
+                path=prefix, spec=expected[prefix].describe()))
         else:
-            lines.append(f"`{prefix}` missing (a whole block or stage)")
+            lines.append(_("`{path}` missing (a whole block or stage)").format(path=prefix))
     said: set[str] = set()
     for p, f, m in diffs:
         if f == "missing":
             continue
-        head, _, tail = m.partition(": ")
+        head, _sep, tail = m.partition(_(": "))
         if tail in said and not any(c.isdigit() for c in tail):
             m = head  # the same general explanation was given a line above
         said.add(tail)
         why = net.likely(b, p, f)
         lines.append(m + (f": {why}" if why and why not in said else ""))
         said.add(why)
-    named = {p for p, f, _ in diffs if f == "present"}
+    named = {p for p, f, _m in diffs if f == "present"}
     extra = S.unexpected_params(A, model, expected)
-    lines += [f"unexpected parameters in `{p}` ({n:,})" for p, n in extra if p not in named]
+    lines += [_("unexpected parameters in `{path}` ({n})").format(path=p, n=f"{n:,}")
+              for p, n in extra if p not in named]
     return lines
 
 
@@ -479,21 +494,24 @@ def _params(spec: NetSpec) -> Callable[[Context], str]:
             want_t, want_n = S.expected_counts(net.layers(b), ctx.framework)
             got_t, got_n = A.count(model)
             if (got_t, got_n) != (want_t, want_n):
-                what, want = f"{got_t:,} trainable", f"{want_t:,} trainable"
+                what = _("{n} trainable").format(n=f"{got_t:,}")
+                want = _("{n} trainable").format(n=f"{want_t:,}")
                 if ctx.framework == "tf":
-                    what += f" + {got_n:,} non-trainable"
-                    want += f" + {want_n:,} non-trainable (2 x the BN channels: moving mean and variance)"
+                    what += " + " + _("{n} non-trainable").format(n=f"{got_n:,}")
+                    want += " + " + _("{n} non-trainable (2 x the BN channels: moving mean and "
+                                      "variance)").format(n=f"{want_n:,}")
                 layout = net.layout_line(A, model, b)
                 lines = cap(layer_diff(A, net, model, b))
                 fail(
-                    f"`{b.text()}` has {what} parameters; expected {want}."
+                    _("`{call}` has {what} parameters; expected {want}.").format(
+                        call=b.text(), what=what, want=want)
                     + net.known_count(b, ctx.framework, got_t)
                     + (f"\n  {layout}" if layout else "")
                     + ("\n" + "\n".join(f"  - {line}" for line in lines) if lines else ""),
                     expected=want_t, found=got_t, layers=lines,
                 )
             done.append(f"{b.text()}: {want_t:,}" + (f" + {want_n:,}" if want_n else ""))
-        return "Exact counts: " + "; ".join(done) + "."
+        return _("Exact counts: {counts}.").format(counts="; ".join(done))
 
     return run
 
@@ -509,10 +527,10 @@ def _structure(spec: NetSpec) -> Callable[[Context], str]:
             layout = net.layout_line(A, model, b)
             if diffs or layout:
                 lines = cap(layer_diff(A, net, model, b))
-                fail(f"In `{b.text()}`:" + (f"\n  {layout}" if layout else "") + "\n"
+                fail(_("In `{call}`:").format(call=b.text()) + (f"\n  {layout}" if layout else "") + "\n"
                      + "\n".join(f"  - {line}" for line in lines), diffs=lines)
-        return ("Kernel sizes, strides, channels and biases match, layer by layer, "
-                f"in {len(spec.structure)} models.")
+        return _("Kernel sizes, strides, channels and biases match, layer by layer, in {n} "
+                 "models.").format(n=len(spec.structure))
 
     return run
 
@@ -537,13 +555,12 @@ VARIANT = ("flow variant",)  # ctx.store: the variant of the flow the learner's 
 def _diagnose(A: Any, net: Network, model: Any, x_np: np.ndarray, got: np.ndarray,
               training: bool, snap: Any, variants: dict[str, Any]) -> str:
     """The known wrong flow the output matches, or the flow's general advice."""
-    other = "eval" if training else "train"
     bn_mode = (
-        f"BatchNorm ran in {other} mode while the model was called in "
-        f"{'train' if training else 'eval'} mode"
-        + (": pass `training=training` to every BatchNormalization and stage call" if A.channels_last
-           else ": do not call .eval()/.train() inside forward")
-    )
+        _("BatchNorm ran in {bn_mode} mode while the model was called in {mode} mode: pass "
+          "`training=training` to every BatchNormalization and stage call") if A.channels_last
+        else _("BatchNorm ran in {bn_mode} mode while the model was called in {mode} mode: do "
+               "not call .eval()/.train() inside forward")
+    ).format(bn_mode=_("eval") if training else _("train"), mode=_("train") if training else _("eval"))
     candidates = [(text, mistake, training) for mistake, text in net.mistakes.items()]
     candidates.append((bn_mode, "", not training))
 
@@ -560,7 +577,7 @@ def _diagnose(A: Any, net: Network, model: Any, x_np: np.ndarray, got: np.ndarra
                 yield text, wrong(mistake, mode, variant)
 
     found = name_mistake(got, versions())
-    return matches(found) if found else f" {net.flow_advice}".rstrip()
+    return matches(_(found)) if found else f" {_(net.flow_advice)}".rstrip()
 
 
 def _function(spec: NetSpec) -> Callable[[Context], str]:
@@ -576,18 +593,18 @@ def _function(spec: NetSpec) -> Callable[[Context], str]:
             x_np = rng.normal(0.0, 1.0, in_shape).astype(np.float32)
             snap = A.snapshot(model)
             for training in (False, True):
-                mode = "train" if training else "eval"
+                mode = _("train") if training else _("eval")
                 A.restore(model, snap)
                 A.set_mode(model, training)
                 got = A.numpy(A.call(model, A.tensor(x_np), training))
                 kind = _probabilities(got)
                 if kind:
                     A.restore(model, snap)
-                    rows = "every row sums to 1" if kind == "softmax" else "exp of every row sums to 1"
-                    fail(f"`{b.text()}` returns probabilities ({kind}: {rows}). "
-                         f"Return the logits, {net.classifier}'s output as it is: CrossEntropyLoss "
-                         "and from_logits=True apply the (log-)softmax themselves, and a second "
-                         "one flattens the gradients.")
+                    rows = _("every row sums to 1") if kind == "softmax" else _("exp of every row sums to 1")
+                    fail(_("`{call}` returns probabilities ({kind}: {rows}). Return the logits, "
+                           "{fc}'s output as it is: CrossEntropyLoss and from_logits=True apply the "
+                           "(log-)softmax themselves, and a second one flattens the gradients.").format(
+                        call=b.text(), kind=kind, rows=rows, fc=net.classifier))
                 # the variant that matched before first: each reference is a full forward pass
                 order = sorted(variants, key=lambda n: n != ctx.store.get(VARIANT))
                 refs = []
@@ -602,14 +619,16 @@ def _function(spec: NetSpec) -> Callable[[Context], str]:
                     why = _diagnose(A, net, model, x_np, got, training, snap, variants)
                     A.restore(model, snap)
                     fail(
-                        f"In {mode} mode `{b.text()}` does not compute the network's data flow "
-                        f"(max relative difference {max_rel_diff(got, refs[0]):.2e}; the grader "
-                        f"recomputes it from your own layers: {net.flow_text})." + why,
-                        mode=mode,
+                        _("In {mode} mode `{call}` does not compute the network's data flow (max "
+                          "relative difference {diff:.2e}; the grader recomputes it from your own "
+                          "layers: {flow}).").format(mode=mode, call=b.text(),
+                                                     diff=max_rel_diff(got, refs[0]),
+                                                     flow=_(net.flow_text)) + why,
+                        mode="train" if training else "eval",
                     )
             A.restore(model, snap)
-        return ("The output equals the network recomputed from your own layers, train and eval "
-                "mode, random BN statistics; logits, no softmax.")
+        return _("The output equals the network recomputed from your own layers, train and eval "
+                 "mode, random BN statistics; logits, no softmax.")
 
     return run
 
@@ -632,29 +651,30 @@ def _gradients(spec: NetSpec) -> Callable[[Context], str]:
         w = rng.normal(0.0, 1.0, y.shape).astype(np.float32)
         A.restore(model, snap)
         A.set_mode(model, True)
-        _, dx, g = A.grads(model, lambda t: A.call(model, t, True), x, w)
+        _out, dx, g = A.grads(model, lambda t: A.call(model, t, True), x, w)
         A.restore(model, snap)
         A.set_mode(model, True)
-        _, rdx, rg = A.grads(model, lambda t: net.flow(A, model, t, True, variant), x, w)
+        _ref, rdx, rg = A.grads(model, lambda t: net.flow(A, model, t, True, variant), x, w)
         A.restore(model, snap)
         if not np.any(dx) and np.any(rdx):
             cuts = ("`.detach()`, `.data`, `torch.no_grad()`" if A.name == "torch"
                     else "`keras.ops.stop_gradient`, `tf.stop_gradient`")
-            fail(f"No gradient reaches the input of `{b.text()}`: something cuts the graph "
-                 f"({cuts} or a numpy round trip).")
+            fail(_("No gradient reaches the input of `{call}`: something cuts the graph ({cuts} or "
+                   "a numpy round trip).").format(call=b.text(), cuts=cuts))
         dead = [n for n in rg if np.any(rg[n]) and not np.any(g.get(n, 0))]
         if dead:
-            fail(f"No gradient reaches {len(dead)} parameter tensor(s), first "
-                 f"{', '.join(f'`{d}`' for d in dead[:3])}: is that layer's output used and not "
-                 "detached?")
+            fail(_("No gradient reaches {n} parameter tensor(s), first {names}: is that layer's "
+                   "output used and not detached?").format(
+                n=len(dead), names=", ".join(f"`{d}`" for d in dead[:3])))
         if not close(dx, rdx):
-            fail(f"The gradient with respect to the input differs from the reference's (max "
-                 f"relative difference {max_rel_diff(dx, rdx):.2e}): {net.graph_cut}, or an "
-                 "in-place op overwrote a tensor the backward pass needs.")
+            fail(_("The gradient with respect to the input differs from the reference's (max "
+                   "relative difference {diff:.2e}): {cause}, or an in-place op overwrote a tensor "
+                   "the backward pass needs.").format(diff=max_rel_diff(dx, rdx), cause=_(net.graph_cut)))
         off = [n for n in rg if not close(g.get(n, np.zeros(1)), rg[n])]
         if off:
-            fail(f"Gradients of {', '.join(f'`{o}`' for o in off[:3])} differ from the reference's.")
-        return "Input and parameter gradients equal the reference's over a batch, in train mode."
+            fail(_("Gradients of {names} differ from the reference's.").format(
+                names=", ".join(f"`{o}`" for o in off[:3])))
+        return _("Input and parameter gradients equal the reference's over a batch, in train mode.")
 
     return run
 
@@ -674,11 +694,12 @@ def _training(spec: NetSpec) -> Callable[[Context], str]:
         model = ctx.A.prepare(construct(ctx, spec, b), (2, *tr.in_shape[1:]))  # a fresh model
         result = T.train_and_score(
             ctx, model, tr.data(), steps=tr.steps, batch=tr.batch, lr=tr.lr, target=tr.target,
-            what=f"`{b.text()}` on {tr.task}",
+            what=_("`{call}` on {task}").format(call=b.text(), task=_(tr.task)),
         )
-        return (f"`{b.text()}` reached {result.accuracy:.0%} validation accuracy on {tr.task} "
-                f"(needs {tr.target:.0%}) in {tr.steps} steps, {result.seconds:.1f} s on "
-                f"{getattr(ctx.A, 'device_name', 'cpu')}.")
+        return _("`{call}` reached {acc:.0%} validation accuracy on {task} (needs {target:.0%}) in "
+                 "{steps} steps, {seconds:.1f} s on {device}.").format(
+            call=b.text(), acc=result.accuracy, task=_(tr.task), target=tr.target, steps=tr.steps,
+            seconds=result.seconds, device=getattr(ctx.A, "device_name", "cpu"))
 
     return run
 
@@ -693,7 +714,8 @@ def _api(spec: NetSpec) -> Callable[[Context], str]:
         A = ctx.A
         for name in spec.fns:
             if not callable(ctx.get(name, "builder")):
-                fail(f"`{name}` must be a function or class; found {type(ctx.get(name)).__name__}.")
+                fail(_("`{name}` must be a function or class; found {type}.").format(
+                    name=name, type=type(ctx.get(name)).__name__))
         model = construct(ctx, spec, spec.api)
         missing = [a for a in spec.attrs if getattr(model, a, None) is None]
         if missing:
@@ -701,13 +723,16 @@ def _api(spec: NetSpec) -> Callable[[Context], str]:
                      if A.info(child).kind == "linear" and n not in spec.attrs]
             extra = ""
             if len(missing) == len(spec.attrs):
-                extra = " None of the layers exists yet: is `__init__` still a TODO?"
+                extra = " " + _("None of the layers exists yet: is `__init__` still a TODO?")
             elif net.classifier in missing and found:
-                why = f" ({net.classifier_why})" if net.classifier_why else ""
-                extra = f" Your classifier is `{found[0]}`: name it `{net.classifier}`{why}."
-            fail(f"`{spec.api.text()}` has no attribute {', '.join(f'`{m}`' for m in missing)}."
-                 f"{extra} The grader reads the layers by name: {', '.join(spec.attrs)}.")
-        return f"{', '.join(f'`{f}`' for f in spec.fns)} defined; `{spec.api.text()}` constructs."
+                why = f" ({_(net.classifier_why)})" if net.classifier_why else ""
+                extra = " " + _("Your classifier is `{found}`: name it `{fc}`{why}.").format(
+                    found=found[0], fc=net.classifier, why=why)
+            fail(_("`{call}` has no attribute {names}.").format(
+                call=spec.api.text(), names=", ".join(f"`{m}`" for m in missing)) + extra + " "
+                + _("The grader reads the layers by name: {names}.").format(names=", ".join(spec.attrs)))
+        return _("{names} defined; `{call}` constructs.").format(
+            names=", ".join(f"`{f}`" for f in spec.fns), call=spec.api.text())
 
     return run
 
@@ -715,18 +740,18 @@ def _api(spec: NetSpec) -> Callable[[Context], str]:
 def net_checks(spec: NetSpec) -> list[Check]:
     """The battery: api, shapes, params, structure, function, gradients (and training)."""
     checks = [
-        Check("api", "API: builders and layer names", _api(spec), gate=True),
-        Check("shapes", "Shapes: a per-stage trace", _shapes(spec), needs=("api",)),
-        Check("params", "Parameter count", _params(spec), needs=("api",)),
-        Check("structure", "Layers: kernels, strides, channels, biases", _structure(spec),
+        Check("api", _("API: builders and layer names"), _api(spec), gate=True),
+        Check("shapes", _("Shapes: a per-stage trace"), _shapes(spec), needs=("api",)),
+        Check("params", _("Parameter count"), _params(spec), needs=("api",)),
+        Check("structure", _("Layers: kernels, strides, channels, biases"), _structure(spec),
               needs=("api",)),
-        Check("function", "Function: the network's data flow, train and eval", _function(spec),
+        Check("function", _("Function: the network's data flow, train and eval"), _function(spec),
               needs=("shapes",)),
-        Check("gradients", "Gradients: input and every parameter", _gradients(spec),
+        Check("gradients", _("Gradients: input and every parameter"), _gradients(spec),
               needs=("function",)),
     ]
     if spec.training:
-        checks.append(Check("training", "Training: the network learns", _training(spec),
+        checks.append(Check("training", _("Training: the network learns"), _training(spec),
                             needs=("function",)))
     return checks
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..i18n import N_, _
 from . import Check, CheckFailed, Context, close, fail, max_rel_diff
 from .blocks import BlockSpec, Case, Flow, build, call_text, shown
 from .mistakes import name_mistake
@@ -106,9 +107,10 @@ def ratio(A: Any, block: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The learner's output and the gate it implies, out / x (x has no zeros)."""
     out = A.numpy(A.call(block, A.tensor(x), False)).astype(np.float64)
     if out.shape != x.shape:
-        fail(f"The output has shape {shown(A, out.shape)}, not the input's {shown(A, x.shape)}.")
+        fail(_("The output has shape {shape}, not the input's {want}.").format(
+            shape=shown(A, out.shape), want=shown(A, x.shape)))
     if not np.all(np.isfinite(out)):
-        fail("The output contains NaN or inf for a finite input.")
+        fail(_("The output contains NaN or inf for a finite input."))
     return out, out / x.astype(np.float64)
 
 
@@ -131,7 +133,7 @@ class GateWords:
     # what the gate is the sigmoid of: "fc2's output"
     sigmoid_of: str
     # the remedy after "that is a softmax, which makes the channels compete."
-    own_sigmoid: str = "Every channel gets its own sigmoid."
+    own_sigmoid: str = N_("Every channel gets its own sigmoid.")
     # more advice after a gate out of [0, 1], from its range (lo, hi); "" for none
     range_hint: Callable[[float, float], str] = _no_hint
 
@@ -146,31 +148,32 @@ def channel_gate_check(spec: BlockSpec, case: Case, words: GateWords,
         rng = ctx.rng(5)
         block = build(ctx, spec, case)
         for scale in (1.0, 20.0):
-            _, g = ratio(A, block, signed_inputs(rng, case.in_shape, scale))
+            _out, g = ratio(A, block, signed_inputs(rng, case.in_shape, scale))
             flat = g.reshape(*g.shape[:2], -1)
             spread = flat.max(axis=2) - flat.min(axis=2)
             n, c = np.unravel_index(int(np.argmax(spread)), spread.shape)
             if spread[n, c] > 1e-5 * (1.0 + np.abs(g).max()):
                 fail(
-                    f"The gate (your output divided by the input) varies over the positions of "
-                    f"one channel: by {spread[n, c]:.3g} in channel {c} of sample {n}. "
-                    + words.per_channel
+                    _("The gate (your output divided by the input) varies over the positions of "
+                      "one channel: by {spread:.3g} in channel {c} of sample {n}.").format(
+                        spread=spread[n, c], c=c, n=n) + " " + _(words.per_channel)
                 )
             lo, hi = float(g.min()), float(g.max())
             if lo < -1e-6 or hi > 1.0 + 1e-5:
                 fail(
-                    f"The gate must lie in [0, 1] (a sigmoid of {words.sigmoid_of}); with inputs "
-                    f"of magnitude up to {1.5 * scale:g} yours ranges over [{lo:.4g}, {hi:.4g}]."
+                    _("The gate must lie in [0, 1] (a sigmoid of {of}); with inputs of magnitude up "
+                      "to {top:g} yours ranges over [{lo:.4g}, {hi:.4g}].").format(
+                        of=_(words.sigmoid_of), top=1.5 * scale, lo=lo, hi=hi)
                     + words.range_hint(lo, hi)
                 )
             sums = flat[:, :, 0].sum(axis=1)
             if g.shape[1] > 1 and np.all(np.abs(sums - 1.0) < 1e-4):
-                fail("The gates of each sample sum to 1 over the channels: that is a softmax, "
-                     f"which makes the channels compete. {words.own_sigmoid}")
-        return ("The gate lies in [0, 1] and is one value per channel, constant over the "
-                "positions, also for large inputs.")
+                fail(_("The gates of each sample sum to 1 over the channels: that is a softmax, "
+                       "which makes the channels compete.") + " " + _(words.own_sigmoid))
+        return _("The gate lies in [0, 1] and is one value per channel, constant over the "
+                 "positions, also for large inputs.")
 
-    return Check(name, "Gate: in [0, 1], one value per channel", run, needs=("shapes",))
+    return Check(name, _("Gate: in [0, 1], one value per channel"), run, needs=("shapes",))
 
 
 # -- the hidden width of a reduction-ratio MLP --------------------------------------
@@ -204,22 +207,26 @@ def reduction_width_check(
             except CheckFailed:
                 raise
             except Exception as exc:  # noqa: BLE001 - the learner's constructor may raise anything
-                small = (f" Here channels // reduction = {c // r}: keep at least one hidden unit, "
-                         f"{formula} = {width}." if c // r == 0 else "")
-                fail(f"`{text}` raised {type(exc).__name__}: {exc}.{small}")
+                small = (" " + _("Here channels // reduction = {q}: keep at least one hidden unit, "
+                                 "{formula} = {width}.").format(q=c // r, formula=formula, width=width)
+                         if c // r == 0 else "")
+                fail(_("`{call}` raised {type}: {error}.").format(
+                    call=text, type=type(exc).__name__, error=exc) + small)
             got = A.info(A.get(block, path)).out_channels
             if got != width:
                 why = ""
                 if got == c // r:
-                    why = (f" That is channels // reduction = {got}; with fewer channels than "
-                           "the reduction it must still be at least 1, hence max(1, ...).")
+                    why = " " + _("That is channels // reduction = {got}; with fewer channels than "
+                                  "the reduction it must still be at least 1, hence "
+                                  "max(1, ...).").format(got=got)
                 elif got == c * r:
-                    why = " The channels were multiplied by the reduction instead of divided."
-                fail(f"`{text}`: {path} has {got} outputs; the hidden width is {formula} = {width}.{why}")
-        listed = ", ".join(f"{call_text(spec, Case(a, (), kwargs=k))} -> {w}" for a, k, w in cases)
-        return f"Hidden widths: {listed}."
+                    why = " " + _("The channels were multiplied by the reduction instead of divided.")
+                fail(_("`{call}`: {path} has {got} outputs; the hidden width is {formula} = {width}.").format(
+                    call=text, path=path, got=got, formula=formula, width=width) + why)
+        listed = _(", ").join(f"{call_text(spec, Case(a, (), kwargs=k))} -> {w}" for a, k, w in cases)
+        return _("Hidden widths: {listed}.").format(listed=listed)
 
-    return Check(name, f"Hidden width {formula}", run, needs=("api",))
+    return Check(name, _("Hidden width {formula}").format(formula=formula), run, needs=("api",))
 
 
 # -- a sub-module's checks under a prefix ---------------------------------------
@@ -255,7 +262,7 @@ def activation_check(spec: BlockSpec, case: Case, wrong_flows: dict[str, Flow],
     def run(ctx: Context) -> str:
         A = ctx.A
         block = build(ctx, spec, case)
-        for _, bn in A.bn_layers(block):
+        for _path, bn in A.bn_layers(block):
             A.set_bn(bn, gamma=gain, beta=0.0, mean=0.0, var=1.0)
         x_np = (ctx.rng(7).normal(0.0, 1.0, case.in_shape) * 3.0).astype(np.float32)
         snap = A.snapshot(block)
@@ -266,7 +273,7 @@ def activation_check(spec: BlockSpec, case: Case, wrong_flows: dict[str, Flow],
             return A.numpy(flow(A, block, A.tensor(x_np), training))
 
         for training in (False, True):
-            mode = "train" if training else "eval"
+            mode = _("train") if training else _("eval")
             A.restore(block, snap)
             A.set_mode(block, training)
             got = A.numpy(A.call(block, A.tensor(x_np), training))
@@ -275,20 +282,24 @@ def activation_check(spec: BlockSpec, case: Case, wrong_flows: dict[str, Flow],
                 continue
             found = name_mistake(got, ((name, lambda f=flow, t=training: flow_output(f, t))
                                        for name, flow in wrong_flows.items()))
-            why = f" It matches: {found}." if found else " Something clips or saturates large values."
+            why = (_("It matches: {mistake}.").format(mistake=_(found)) if found
+                   else _("Something clips or saturates large values."))
             A.restore(block, snap)
             fail(
-                f"With every BatchNorm's gamma set to {gain:g}, activations reach "
-                f"{float(np.abs(ref).max()):.0f}, and in {mode} mode `{call_text(spec, case)}` "
-                f"no longer matches the data flow (max relative difference "
-                f"{max_rel_diff(got, ref):.2e}).{why}"
-                " The statement's activation is a plain ReLU, max(0, x), unbounded above; "
-                "ReLU6 (MobileNet's choice) clips at 6."
+                _("With every BatchNorm's gamma set to {gain:g}, activations reach {top:.0f}, and "
+                  "in {mode} mode `{call}` no longer matches the data flow (max relative "
+                  "difference {diff:.2e}).").format(
+                    gain=gain, top=float(np.abs(ref).max()), mode=mode, call=call_text(spec, case),
+                    diff=max_rel_diff(got, ref))
+                + " " + why + " "
+                + _("The statement's activation is a plain ReLU, max(0, x), unbounded above; ReLU6 "
+                    "(MobileNet's choice) clips at 6.")
             )
         A.restore(block, snap)
-        return f"Matches the data flow with activations up to {float(np.abs(ref).max()):.0f}: a plain ReLU."
+        return _("Matches the data flow with activations up to {top:.0f}: a plain ReLU.").format(
+            top=float(np.abs(ref).max()))
 
-    return Check("activation", "Activations: ReLU, not ReLU6, at large values", run,
+    return Check("activation", _("Activations: ReLU, not ReLU6, at large values"), run,
                  needs=("function",))
 
 
@@ -303,14 +314,14 @@ def channelwise_check(spec: BlockSpec, case: Case, path: str, advice: str) -> Ch
         block = build(ctx, spec, case)
         layer = A.get(block, path)
         if layer is None:
-            fail(f"`{path}` is missing.")
+            fail(_("`{path}` is missing.").format(path=path))
         rng = ctx.rng(8)
         c = case.in_shape[1]
         zero = np.zeros(case.in_shape, np.float32)
         base = A.numpy(A.call(layer, A.tensor(zero), False))
         if base.shape[1] != c:
-            fail(f"`{path}` maps {c} channels to {base.shape[1]}; a depthwise conv keeps all "
-                 f"{c} (one filter per channel). {advice}")
+            fail(_("`{path}` maps {c} channels to {got}; a depthwise conv keeps all {c} (one "
+                   "filter per channel).").format(path=path, c=c, got=base.shape[1]) + " " + _(advice))
         for j in sorted({0, c // 2, c - 1}):
             x = zero.copy()
             x[:, j] = rng.normal(0.0, 1.0, x[:, j].shape)
@@ -319,12 +330,14 @@ def channelwise_check(spec: BlockSpec, case: Case, path: str, advice: str) -> Ch
             if moved:
                 shown_ = ", ".join(str(k) for k in moved[:6]) + (", ..." if len(moved) > 6 else "")
                 fail(
-                    f"Changing only input channel {j} of `{path}` changed its output channels "
-                    f"{shown_} too: it mixes channels like a standard conv. {advice}"
+                    _("Changing only input channel {j} of `{path}` changed its output channels "
+                      "{moved} too: it mixes channels like a standard conv.").format(
+                        j=j, path=path, moved=shown_) + " " + _(advice)
                 )
-        return f"`{path}` filters every channel on its own (no mixing across channels)."
+        return _("`{path}` filters every channel on its own (no mixing across channels).").format(path=path)
 
-    return Check(f"{path}_channels", f"`{path}` keeps the channels apart", run, needs=("api",))
+    return Check(f"{path}_channels", _("`{path}` keeps the channels apart").format(path=path), run,
+                 needs=("api",))
 
 
 # -- a closed-form function of a few numbers ----------------------------------
@@ -366,29 +379,31 @@ def formula_check(
             try:
                 value = fn(*args, **kwargs)
             except TypeError as exc:
-                fail(f"`{text(args, kwargs)}` raised TypeError: {exc}. The statement's "
-                     f"signature is `{signature}`.")
+                fail(_("`{call}` raised TypeError: {error}. The statement's signature is "
+                       "`{signature}`.").format(call=text(args, kwargs), error=exc, signature=signature))
             try:
                 got.append(float(value))
             except (TypeError, ValueError):
-                fail(f"`{text(args, kwargs)}` returned {value!r} ({type(value).__name__}); "
-                     "expected a number (a float).")
+                fail(_("`{call}` returned {value} ({type}); expected a number (a float).").format(
+                    call=text(args, kwargs), value=repr(value), type=type(value).__name__))
         wants = [reference(*args, **kwargs) for args, kwargs in cases]
         bad = [i for i, (g, w) in enumerate(zip(got, wants, strict=True)) if not same(g, w)]
         if not bad:
-            return f"{len(cases)} cases equal {formula} (to a relative {rel_tol:g})."
+            return _("{n} cases equal {formula} (to a relative {tol:g}).").format(
+                n=len(cases), formula=formula, tol=rel_tol)
         i = bad[0]
         found = name_mistake(
             got, ((label, lambda f=f: [f(*a, **k) for a, k in cases]) for label, f in wrong.items()),
             same=same_everywhere,
         )
-        why = f" Your values match {found}." if found else ""
+        why = " " + _("Your values match {mistake}.").format(mistake=_(found)) if found else ""
         fail(
-            f"`{text(*cases[i])}` returned {got[i]:.10g}; expected {formula} = {wants[i]:.10g}."
-            f"{why} ({len(bad)} of {len(cases)} cases differ.)"
+            _("`{call}` returned {got:.10g}; expected {formula} = {want:.10g}.").format(
+                call=text(*cases[i]), got=got[i], formula=formula, want=wants[i])
+            + why + " " + _("({bad} of {n} cases differ.)").format(bad=len(bad), n=len(cases))
         )
 
-    return Check(name, title, run)
+    return Check(name, _(title), run)
 
 
 __all__ = [

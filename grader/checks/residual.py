@@ -17,33 +17,34 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..i18n import N_, _
 from . import Check, Context, fail
 from . import spec as S
 from .blocks import BlockSpec, Case, Flow, build, call_text
 
 # Likely mistakes behind a structure diff of the shortcut, for `BlockSpec.likely`.
 SHORTCUT_LIKELY: dict[tuple[str, str], str] = {
-    ("downsample", "present"): (
+    ("downsample", "present"): N_(
         "with stride 1 and as many channels out as in, the shortcut is x itself; create the "
         "projection only when the branch changes x's shape"
     ),
-    ("downsample", "missing"): (
+    ("downsample", "missing"): N_(
         "a projection is needed whenever stride != 1 or the channels change, also at stride 1"
     ),
-    ("downsample", "length"): (
+    ("downsample", "length"): N_(
         "`downsample` holds exactly two layers, the 1x1 conv then its BatchNorm: without the BN "
         "the shortcut is unnormalised, and a ReLU does not belong on the shortcut"
     ),
-    ("downsample.0", "kernel"): (
+    ("downsample.0", "kernel"): N_(
         "the projection is a 1x1 conv: it only maps channels, a 3x3 would mix neighbours and "
         "cost 9x the weights"
     ),
-    ("downsample.0", "stride"): (
+    ("downsample.0", "stride"): N_(
         "the projection conv carries the block's stride, or x keeps its size while the branch "
         "shrinks"
     ),
-    ("downsample.0", "kind"): "index 0 of `downsample` is the 1x1 conv",
-    ("downsample.1", "kind"): "index 1 of `downsample` is the BatchNorm, after the conv",
+    ("downsample.0", "kind"): N_("index 0 of `downsample` is the 1x1 conv"),
+    ("downsample.1", "kind"): N_("index 1 of `downsample` is the BatchNorm, after the conv"),
 }
 
 
@@ -75,22 +76,22 @@ def add_mistakes(branch: Flow, last_bn: str) -> dict[str, Flow]:
     """
     sc = shortcut
     return {
-        f"a ReLU after {last_bn}, before the add (the only ReLU after {last_bn} comes after "
-        "the add)":
+        _("a ReLU after {bn}, before the add (the only ReLU after {bn} comes after the "
+          "add)").format(bn=last_bn):
             lambda A, b, x, t: A.relu(A.relu(branch(A, b, x, t)) + sc(A, b, x, t)),
-        f"a ReLU after {last_bn} on the branch and none after the add":
+        _("a ReLU after {bn} on the branch and none after the add").format(bn=last_bn):
             lambda A, b, x, t: A.relu(branch(A, b, x, t)) + sc(A, b, x, t),
-        "the final ReLU after the add is missing":
+        _("the final ReLU after the add is missing"):
             lambda A, b, x, t: branch(A, b, x, t) + sc(A, b, x, t),
-        "a ReLU on the shortcut before the add (or an in-place ReLU that changed x): the "
-        "shortcut reaches the add untouched":
+        _("a ReLU on the shortcut before the add (or an in-place ReLU that changed x): the "
+          "shortcut reaches the add untouched"):
             lambda A, b, x, t: A.relu(branch(A, b, x, t) + A.relu(sc(A, b, x, t))),
-        "no skip connection: the shortcut is never added":
+        _("no skip connection: the shortcut is never added"):
             lambda A, b, x, t: A.relu(branch(A, b, x, t)),
-        "the shortcut skips its BatchNorm (`downsample[1]` is never applied)":
+        _("the shortcut skips its BatchNorm (`downsample[1]` is never applied)"):
             lambda A, b, x, t: A.relu(branch(A, b, x, t) + _conv_only(A, b, x, t)),
-        "the shortcut's BatchNorm ran in a different mode from the block's (Keras: call "
-        "downsample(x, training=training))":
+        _("the shortcut's BatchNorm ran in a different mode from the block's (Keras: call "
+          "downsample(x, training=training))"):
             lambda A, b, x, t: A.relu(branch(A, b, x, t) + _shortcut_other_mode(A, b, x, t)),
     }
 
@@ -120,9 +121,9 @@ def projection_rule(
             if want is None:
                 if ds is not None:
                     fail(
-                        f"In `{call}`, `downsample` is {type(ds).__name__} where it should be "
-                        f"None: {why(case)}, so the shortcut is x itself and adds no parameters. "
-                        f"{rule}"
+                        _("In `{call}`, `downsample` is {type} where it should be None: {why}, so "
+                          "the shortcut is x itself and adds no parameters. {rule}").format(
+                            call=call, type=type(ds).__name__, why=why(case), rule=_(rule))
                     )
                 try:
                     block = A.prepare(block, case.in_shape)
@@ -130,20 +131,22 @@ def projection_rule(
                     continue
                 extra = S.unexpected_params(A, block, expected)
                 if extra:
-                    found = ", ".join(f"`{p}` ({n:,} parameters)" for p, n in extra)
+                    found = _(", ").join(_("`{path}` ({n} parameters)").format(path=p, n=f"{n:,}")
+                                         for p, n in extra)
                     fail(
-                        f"`{call}` should have no shortcut parameters ({why(case)}), but it "
-                        f"has {found}. {rule}"
+                        _("`{call}` should have no shortcut parameters ({why}), but it has "
+                          "{found}. {rule}").format(call=call, why=why(case), found=found, rule=_(rule))
                     )
                 continue
             if ds is None:
                 fail(
-                    f"`{call}` has no projection (`downsample` is None), but {why(case)}, so x "
-                    f"cannot be added to the branch's output. {rule}"
+                    _("`{call}` has no projection (`downsample` is None), but {why}, so x cannot "
+                      "be added to the branch's output. {rule}").format(
+                        call=call, why=why(case), rule=_(rule))
                 )
             if not A.is_model(ds):
-                fail(f"In `{call}`, `downsample` should be {want.describe()}; found "
-                     f"{type(ds).__name__}.")
+                fail(_("In `{call}`, `downsample` should be {spec}; found {type}.").format(
+                    call=call, spec=want.describe(), type=type(ds).__name__))
             try:
                 A.prepare(block, case.in_shape)
             except Exception:  # noqa: BLE001 - the shapes check reports a forward that raises
@@ -155,14 +158,12 @@ def projection_rule(
                 lines = []
                 for path, fld, msg in diffs:
                     reason = spec.likely.get((path, fld))
-                    lines.append(msg + (f": {reason}" if reason else ""))
-                fail(f"In `{call}`:\n" + "\n".join(f"  - {m}" for m in lines))
-        return (
-            f"`downsample` is None exactly where the shortcut can be x itself, else a 1x1 conv "
-            f"with the block's stride then BN ({len(cases)} cases)."
-        )
+                    lines.append(msg + (f": {_(reason)}" if reason else ""))
+                fail(_("In `{call}`:").format(call=call) + "\n" + "\n".join(f"  - {m}" for m in lines))
+        return _("`downsample` is None exactly where the shortcut can be x itself, else a 1x1 conv "
+                 "with the block's stride then BN ({n} cases).").format(n=len(cases))
 
-    return Check(name, "Shortcut: identity or projection, by the rule", run, needs=("api",))
+    return Check(name, _("Shortcut: identity or projection, by the rule"), run, needs=("api",))
 
 
 def _require_used(A: Any, block: Any, want: Any, call: str) -> None:
@@ -171,9 +172,9 @@ def _require_used(A: Any, block: Any, want: Any, call: str) -> None:
         layer = A.get(block, path)
         if layer is not None and A.info(layer).in_channels is None:
             fail(
-                f"In `{call}`, `{path}` still has no weights after a forward pass: your call() "
-                "never applies it. The shortcut is downsample(x, training=training), the conv "
-                "then the BatchNorm."
+                _("In `{call}`, `{path}` still has no weights after a forward pass: your call() "
+                  "never applies it. The shortcut is downsample(x, training=training), the conv "
+                  "then the BatchNorm.").format(call=call, path=path)
             )
 
 
@@ -189,8 +190,8 @@ def insert_rule(battery: list[Check], rule: Check) -> list[Check]:
 
 # -- a module on the residual branch of a basic block (SE, CBAM) ---------------
 
-BASIC_RULE = ("The rule (exercise 02): `downsample` = 1x1 conv (the block's stride, no bias) then BN "
-              "exactly when stride != 1 or in_channels != out_channels; otherwise None.")
+BASIC_RULE = N_("The rule (exercise 02): `downsample` = 1x1 conv (the block's stride, no bias) then "
+                "BN exactly when stride != 1 or in_channels != out_channels; otherwise None.")
 
 
 def basic_why(case: Case) -> str:
@@ -198,10 +199,10 @@ def basic_why(case: Case) -> str:
     cin, cout = case.args[:2]
     stride = case.args[2] if len(case.args) > 2 else case.kwargs.get("stride", 1)
     if stride != 1:
-        return f"stride {stride} shrinks H and W"
+        return _("stride {stride} shrinks H and W").format(stride=stride)
     if cin != cout:
-        return f"the channels change ({cin} -> {cout}) at stride 1"
-    return f"stride 1 with {cin} channels in and out leaves x the branch's shape"
+        return _("the channels change ({cin} -> {cout}) at stride 1").format(cin=cin, cout=cout)
+    return _("stride 1 with {cin} channels in and out leaves x the branch's shape").format(cin=cin)
 
 
 @dataclass(frozen=True)
@@ -260,20 +261,20 @@ class BranchModule:
 
         branch, first = self.branch, self.first
         return {
-            f"{name} {verb} the sum after the add; it belongs on the residual branch, after bn2 "
-            "and before the add":
+            _("{name} {verb} the sum after the add; it belongs on the residual branch, after "
+              "bn2 and before the add").format(name=name, verb=verb):
                 lambda A, b, x, t: A.relu(on(A, mod(b), branch(A, b, x, t) + shortcut(A, b, x, t))),
-            f"{name} {verb} the block's output after the final ReLU; it belongs on the residual "
-            "branch, after bn2 and before the add":
+            _("{name} {verb} the block's output after the final ReLU; it belongs on the "
+              "residual branch, after bn2 and before the add").format(name=name, verb=verb):
                 lambda A, b, x, t: on(A, mod(b), A.relu(branch(A, b, x, t) + shortcut(A, b, x, t))),
-            f"{name} {verb} the shortcut instead of the residual branch":
+            _("{name} {verb} the shortcut instead of the residual branch").format(name=name, verb=verb):
                 lambda A, b, x, t: A.relu(branch(A, b, x, t) + on(A, mod(b), shortcut(A, b, x, t))),
-            f"{cap} sits between conv2 and bn2; it goes after bn2":
+            _("{name} sits between conv2 and bn2; it goes after bn2").format(name=cap):
                 lambda A, b, x, t: A.relu(
                     A.call(b.bn2, on(A, mod(b), A.call(b.conv2, first(A, b, x, t), t)), t)
                     + shortcut(A, b, x, t)
                 ),
-            f"{cap} is never applied: the branch skips `{attr}`":
+            _("{name} is never applied: the branch skips `{attr}`").format(name=cap, attr=attr):
                 lambda A, b, x, t: A.relu(branch(A, b, x, t) + shortcut(A, b, x, t)),
         }
 

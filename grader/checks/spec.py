@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..i18n import _
+
 
 @dataclass(frozen=True)
 class Conv:
@@ -32,13 +34,13 @@ class Conv:
 
     def describe(self) -> str:
         k = "x".join([str(self.k)] * self.dims)
-        parts = [f"{k} conv {self.cin}->{self.cout}"]
+        parts = [_("{k} conv {cin}->{cout}").format(k=k, cin=self.cin, cout=self.cout)]
         if self.stride != 1:
-            parts.append(f"stride {self.stride}")
+            parts.append(_("stride {stride}").format(stride=self.stride))
         if self.groups != 1:
-            parts.append(f"groups {self.groups}")
-        parts.append("with bias" if self.bias else "no bias")
-        return ", ".join(parts)
+            parts.append(_("groups {groups}").format(groups=self.groups))
+        parts.append(_("with bias") if self.bias else _("no bias"))
+        return _(", ").join(parts)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class BN:
         return 2 * self.ch if framework == "tf" else 0
 
     def describe(self) -> str:
-        return f"BatchNorm over {self.ch} channels"
+        return _("BatchNorm over {ch} channels").format(ch=self.ch)
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,13 @@ class Dense:
         return 0
 
     def describe(self) -> str:
-        kind = "Linear/Dense (or 1x1 conv)" if self.conv_ok else "Linear/Dense"
-        return f"{kind} {self.cin}->{self.cout}, {'with' if self.bias else 'no'} bias"
+        if self.bias:
+            text = (_("Linear/Dense (or 1x1 conv) {cin}->{cout}, with bias") if self.conv_ok
+                    else _("Linear/Dense {cin}->{cout}, with bias"))
+        else:
+            text = (_("Linear/Dense (or 1x1 conv) {cin}->{cout}, no bias") if self.conv_ok
+                    else _("Linear/Dense {cin}->{cout}, no bias"))
+        return text.format(cin=self.cin, cout=self.cout)
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,8 @@ class Seq:
     items: tuple[Any, ...]
 
     def describe(self) -> str:
-        return "a 2-element sequential: " + " then ".join(i.describe() for i in self.items)
+        return _("a {n}-element sequential: {items}").format(
+            n=len(self.items), items=_(" then ").join(i.describe() for i in self.items))
 
 
 Spec = Conv | BN | Dense | Seq | None
@@ -129,20 +137,23 @@ def compare(A: Any, model: Any, expected: dict[str, Spec]) -> list[tuple[str, st
         info = A.info(layer)
         if spec is None:
             if layer is not None:
-                t, _ = A.count(layer) if A.is_model(layer) else (0, 0)
+                t, _nt = A.count(layer) if A.is_model(layer) else (0, 0)
                 diffs.append(
-                    (path, "present", f"`{path}` should be None here, found {info.type_name}"
-                     f" with {_fmt(t)} parameters")
+                    (path, "present", _("`{path}` should be None here, found {type} with {n} "
+                                        "parameters").format(path=path, type=info.type_name, n=_fmt(t)))
                 )
             continue
         if info.kind == "missing":
-            diffs.append((path, "missing", f"`{path}` missing: expected {spec.describe()}"))
+            diffs.append((path, "missing", _("`{path}` missing: expected {spec}").format(
+                path=path, spec=spec.describe())))
             continue
         if isinstance(spec, Seq):
             n = info.extra.get("length")
             if info.kind != "sequential" or n != len(spec.items):
-                found = f"a {info.type_name}" + (f" of {n} layers" if n is not None else "")
-                diffs.append((path, "length", f"`{path}` should be {spec.describe()}; found {found}"))
+                found = (_("a {type} of {n} layers") if n is not None else _("a {type}")).format(
+                    type=info.type_name, n=n)
+                diffs.append((path, "length", _("`{path}` should be {spec}; found {found}").format(
+                    path=path, spec=spec.describe(), found=found)))
             continue
         diffs.extend(_compare_leaf(path, spec, info))
     return diffs
@@ -152,49 +163,63 @@ def _compare_leaf(path: str, spec: Any, info: Any) -> list[tuple[str, str, str]]
     out: list[tuple[str, str, str]] = []
     if isinstance(spec, Conv):
         if info.kind != "conv":
-            return [(path, "kind", f"`{path}` should be a {spec.describe()}; found {info.type_name}")]
+            return [(path, "kind", _should_be(path, spec, info))]
         if info.dims and info.dims != spec.dims:
-            out.append((path, "kind", f"`{path}` is a {info.dims}-D conv, expected {spec.dims}-D"))
+            out.append((path, "kind", _("`{path}` is a {dims}-D conv, expected {want}-D").format(
+                path=path, dims=info.dims, want=spec.dims)))
         if any(k != spec.k for k in _tuple(info.kernel)):
-            out.append((path, "kernel", f"`{path}` kernel is {info.kernel}, expected {spec.k}"))
+            out.append((path, "kernel", _("`{path}` kernel is {kernel}, expected {want}").format(
+                path=path, kernel=info.kernel, want=spec.k)))
         if any(s != spec.stride for s in _tuple(info.stride)):
-            out.append((path, "stride", f"`{path}` stride is {info.stride}, expected {spec.stride}"))
+            out.append((path, "stride", _("`{path}` stride is {stride}, expected {want}").format(
+                path=path, stride=info.stride, want=spec.stride)))
         if info.groups != spec.groups:
-            out.append((path, "groups", f"`{path}` has groups={info.groups}, expected {spec.groups}"))
+            out.append((path, "groups", _("`{path}` has groups={groups}, expected {want}").format(
+                path=path, groups=info.groups, want=spec.groups)))
         if (info.in_channels, info.out_channels) != (spec.cin, spec.cout):
             out.append(
-                (path, "channels", f"`{path}` maps {info.in_channels}->{info.out_channels} "
-                 f"channels, expected {spec.cin}->{spec.cout}")
+                (path, "channels", _("`{path}` maps {cin}->{cout} channels, expected "
+                                     "{want_in}->{want_out}").format(
+                    path=path, cin=info.in_channels, cout=info.out_channels,
+                    want_in=spec.cin, want_out=spec.cout))
             )
         if info.bias and not spec.bias:
             out.append(
-                (path, "bias", f"`{path}` has a bias (+{_fmt(spec.cout)} parameters): a conv "
-                 "followed by BatchNorm needs none, BN's beta already shifts "
-                 "(bias=False / use_bias=False)")
+                (path, "bias", _("`{path}` has a bias (+{n} parameters): a conv followed by "
+                                 "BatchNorm needs none, BN's beta already shifts "
+                                 "(bias=False / use_bias=False)").format(path=path, n=_fmt(spec.cout)))
             )
         elif spec.bias and not info.bias:
-            out.append((path, "bias", f"`{path}` has no bias, expected one"))
+            out.append((path, "bias", _("`{path}` has no bias, expected one").format(path=path)))
     elif isinstance(spec, BN):
         if info.kind != "bn":
-            return [(path, "kind", f"`{path}` should be {spec.describe()}; found {info.type_name}")]
+            return [(path, "kind", _("`{path}` should be {spec}; found {type}").format(
+                path=path, spec=spec.describe(), type=info.type_name))]
         if info.in_channels != spec.ch:
             out.append(
-                (path, "channels", f"`{path}` normalises {info.in_channels} channels, "
-                 f"expected {spec.ch}")
+                (path, "channels", _("`{path}` normalises {ch} channels, expected {want}").format(
+                    path=path, ch=info.in_channels, want=spec.ch))
             )
     elif isinstance(spec, Dense):
         as_conv = spec.conv_ok and info.kind == "conv" and set(_tuple(info.kernel)) == {1}
         if info.kind != "linear" and not as_conv:
-            return [(path, "kind", f"`{path}` should be a {spec.describe()}; found {info.type_name}")]
+            return [(path, "kind", _should_be(path, spec, info))]
         if (info.in_channels, info.out_channels) != (spec.cin, spec.cout):
             out.append(
-                (path, "channels", f"`{path}` maps {info.in_channels}->{info.out_channels}, "
-                 f"expected {spec.cin}->{spec.cout}")
+                (path, "channels", _("`{path}` maps {cin}->{cout}, expected {want_in}->{want_out}").format(
+                    path=path, cin=info.in_channels, cout=info.out_channels,
+                    want_in=spec.cin, want_out=spec.cout))
             )
         if info.bias != spec.bias:
-            has = "has a bias" if info.bias else "has no bias"
-            out.append((path, "bias", f"`{path}` {has}, expected {'one' if spec.bias else 'none'}"))
+            text = (_("`{path}` has a bias, expected none") if info.bias
+                    else _("`{path}` has no bias, expected one"))
+            out.append((path, "bias", text.format(path=path)))
     return out
+
+
+def _should_be(path: str, spec: Any, info: Any) -> str:
+    return _("`{path}` should be a {spec}; found {type}").format(
+        path=path, spec=spec.describe(), type=info.type_name)
 
 
 def walk(A: Any, obj: Any, prefix: str = "") -> list[tuple[str, Any]]:

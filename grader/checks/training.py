@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..i18n import _
 from . import Context, fail
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -85,24 +86,27 @@ def train_and_score(
     if not all(math.isfinite(v) for v in losses):
         first = next(i for i, v in enumerate(losses) if not math.isfinite(v))
         fail(
-            f"The loss became {losses[first]} at step {first + 1} while training {what}. "
-            "Something in the forward pass overflows or divides by zero (a missing "
-            "BatchNorm, a bad initialisation, an activation applied twice)."
+            _("The loss became {loss} at step {step} while training {what}. Something in the "
+              "forward pass overflows or divides by zero (a missing BatchNorm, a bad "
+              "initialisation, an activation applied twice).").format(
+                loss=losses[first], step=first + 1, what=what)
         )
     head = float(np.mean(losses[: max(1, steps // 10)]))
     tail = float(np.mean(losses[-max(1, steps // 10) :]))
     if tail > head * 0.9:
         fail(
-            f"The training loss barely moved ({head:.3f} -> {tail:.3f} over {steps} steps) "
-            f"while training {what}. Gradients are not reaching the weights: look for "
-            "`.detach()`, `.data`, a numpy round trip or `tf.stop_gradient` in the forward "
-            "pass, or a branch whose output is not used."
+            _("The training loss barely moved ({head:.3f} -> {tail:.3f} over {steps} steps) "
+              "while training {what}. Gradients are not reaching the weights: look for "
+              "`.detach()`, `.data`, a numpy round trip or `tf.stop_gradient` in the forward "
+              "pass, or a branch whose output is not used.").format(
+                head=head, tail=tail, steps=steps, what=what)
         )
     if acc < target:
         fail(
-            f"{what} reached {acc:.1%} validation accuracy after {steps} steps "
-            f"(chance is {chance:.0%}); the check needs {target:.0%}. The loss went "
-            f"{head:.3f} -> {tail:.3f}. If the function and gradient checks pass, look at "
-            "what is different in train mode (BatchNorm, dropout) or at the output layer."
+            _("{what} reached {acc:.1%} validation accuracy after {steps} steps (chance is "
+              "{chance:.0%}); the check needs {target:.0%}. The loss went {head:.3f} -> {tail:.3f}. "
+              "If the function and gradient checks pass, look at what is different in train "
+              "mode (BatchNorm, dropout) or at the output layer.").format(
+                what=what, acc=acc, steps=steps, chance=chance, target=target, head=head, tail=tail)
         )
     return Run(losses, acc, seconds)

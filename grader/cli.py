@@ -118,7 +118,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     path, created = space.start(ex, fw)
     space.set_current(ex.id, fw)
     con = _console()
-    con.print(Markdown(ex.statement.read_text(encoding="utf-8")))
+    con.print(Markdown(docsview.join_wide_lines(ex.statement.read_text(encoding="utf-8"))))
     con.rule()
     if created:
         con.print(_("Your file: [bold]{path}[/] (a fresh stub, {framework})").format(

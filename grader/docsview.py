@@ -41,6 +41,40 @@ def _link_text(text: str, target: str) -> str:
     return f"{text} ({page})"
 
 
+_WIDE = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
+_WIDE_END = re.compile(f"[{_WIDE}]$")
+_MARK_END = re.compile("[\u3000-\u303f\uff00-\uffef]$")  # full-width punctuation
+_WIDE_START = re.compile(f"^[{_WIDE}]")
+_NO_JOIN_AFTER = re.compile(r"^\s*(?:#|\|)")  # a heading or a table row ends where it ends
+_BLOCK_START = re.compile(r"^\s*(?:[-*+]\s|[>|#]|\d+[.)]\s|```|~~~|<)")
+
+
+def join_wide_lines(markdown: str) -> str:
+    """Join a paragraph's lines where one ends in a Chinese character or full-width mark.
+
+    Markdown turns a line break inside a paragraph into a space, which English needs
+    and Chinese does not: "都要，\nBN" would read "都要， BN" and "残差\n分支" "残差 分支".
+    Between a Chinese character and Latin text the space stays. Code blocks are left alone.
+    """
+    out: list[str] = []
+    fenced = False
+    for line in markdown.splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+            out.append(line)
+            continue
+        joinable = (not fenced and out and line.strip() and not _BLOCK_START.match(line)
+                    and _WIDE_END.search(out[-1]) and not _FENCE.match(out[-1])
+                    and not _NO_JOIN_AFTER.match(out[-1]))
+        if joinable:
+            text = line.lstrip()
+            tight = _MARK_END.search(out[-1]) or _WIDE_START.match(text)
+            out[-1] += text if tight else " " + text  # 使用 ReLU: a space before Latin text
+        else:
+            out.append(line)
+    return "\n".join(out) + ("\n" if markdown.endswith("\n") else "")
+
+
 def prepare(markdown: str, folder: Path) -> str:
     """The page's Markdown with links, diagrams and norun notes turned into text."""
     out: list[str] = []
@@ -69,7 +103,7 @@ def prepare(markdown: str, folder: Path) -> str:
             out.append("")
             continue
         out.append(_LINK.sub(lambda m: _link_text(m.group(1), m.group(2)), line))
-    return "\n".join(out) + "\n"
+    return join_wide_lines("\n".join(out) + "\n")
 
 
 class _Code(CodeBlock):

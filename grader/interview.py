@@ -101,7 +101,7 @@ def coding_round(space: ws.Workspace, ex: Exercise, framework: str, minutes: flo
     with open(path, "x", encoding="utf-8") as fh:
         fh.write(ex.stub(framework).read_text(encoding="utf-8"))
     rep = Report(ex.id, framework, drill.now().isoformat(), minutes)
-    console.print(Markdown(ex.statement.read_text(encoding="utf-8")))
+    console.print(Markdown(docsview.join_wide_lines(ex.statement.read_text(encoding="utf-8"))))
     console.rule()
     console.print(_("[bold]Interview: {title}[/], {minutes:g} minutes, no hints. Edit "
                     "[bold]{path}[/]; every save is checked. Ctrl-C ends the round.").format(

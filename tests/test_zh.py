@@ -452,3 +452,26 @@ def test_chinese_renders_whole_at_every_width(width: int) -> None:
     err.fail_run(ErrorKind.TIMEOUT, message)
     out = _render_record(err.finish(seconds=1.0), width)
     assert _squash(message) in _squash(out) and all(cell_len(x) <= width for x in out.splitlines())
+
+
+def test_a_line_break_inside_a_chinese_paragraph_adds_no_space() -> None:
+    text = ("训练与评估模式都要，\nBN 统计量随机。残差\n分支使用\nReLU 激活；\n**粗体**开头。\n\n"
+            "## 标题\n正文\n\n"
+            "```python\nx = 1  # 中文，\ny = 2\n```\n| 表，\n| 行 |\n")
+    joined = docsview.join_wide_lines(text)
+    assert "都要，BN 统计量随机。残差分支使用 ReLU 激活；**粗体**开头。" in joined
+    assert "## 标题\n正文" in joined, "a heading is not joined to the next line"
+    assert "# 中文，\ny = 2" in joined, "code is left alone"
+    assert "| 表，\n| 行 |" in joined
+    english = "A line\nbreak stays a space.\n"
+    assert docsview.join_wide_lines(english) == english
+
+
+@pytest.mark.parametrize("ex", TWINNED_EXERCISES, ids=[e.id for e in TWINNED_EXERCISES])
+def test_a_chinese_statement_shows_no_space_after_full_width_punctuation(ex) -> None:
+    """Not in the text, not from a line break (a bold label's closing `**` may be followed by
+    a space: CommonMark needs it after punctuation)."""
+    text = docsview.join_wide_lines((ex.dir / "README.zh.md").read_text(encoding="utf-8"))
+    bad = [line.strip() for line in text.splitlines()
+           if re.search(r"[，。；：、] [\u4e00-\u9fffA-Za-z`*]", line)]
+    assert not bad, "\n".join(bad[:5])

@@ -20,6 +20,11 @@ TORCH_ONCE = (
 )
 
 TORCH_BUGS = {
+    "unfreeze_ignores_its_stage": (
+        [("    getattr(model, stage).requires_grad_(True)",
+          "    model.layer4.requires_grad_(True)")],
+        "unfreeze", "must use its `stage` argument",
+    ),
     "requires_grad_only": (
         [(TORCH_ONCE, "    return model")],
         "batchnorm", "freezes gamma and beta but not the running mean",
@@ -80,6 +85,11 @@ TORCH_BUGS = {
 }
 
 TF_BUGS = {
+    "unfreeze_ignores_its_stage": (
+        [('    model.backbone.get_layer(stage).trainable = True',
+          '    model.backbone.get_layer("layer4").trainable = True')],
+        "unfreeze", "must use its `stage` argument",
+    ),
     "head_on_old_logits": (
         [('backbone = keras.Model(base.input, base.get_layer("avgpool").output, name="backbone")',
           "backbone = base")],

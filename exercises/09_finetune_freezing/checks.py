@@ -258,26 +258,36 @@ def _finetune(spec: FinetuneSpec) -> Callable[[Context], str]:
     return run
 
 
-def _stage_rules(ctx: Context, spec: FinetuneSpec, drv: Any, model: Any, base: Any) -> list[Entry]:
-    """Unfreeze the stage and require: the stage (and head) trainable, nothing else."""
-    call(ctx, "unfreeze", model, spec.stage, case=f"as unfreeze(model, \"{spec.stage}\") on the "
+def _stage_rules(ctx: Context, spec: FinetuneSpec, drv: Any, model: Any, base: Any,
+                 stage: str | None = None) -> list[Entry]:
+    """Unfreeze `stage` (the spec's by default) and require: the stage (and head) trainable,
+    nothing else."""
+    stage = stage or spec.stage
+    call(ctx, "unfreeze", model, stage, case=f"as unfreeze(model, \"{stage}\") on the "
          "model prepare_finetune returned")
-    entries = drv.entries(model, base)
+    entries = drv.entries(model, base, stage)
     loose = [e for e in entries if e.part == "backbone" and e.trainable]
     if loose:
-        fail(f"After unfreeze(model, \"{spec.stage}\"), tensors outside {spec.stage} are "
-             f"trainable: {_names(loose)}. Only the stage (and the head) may train.")
+        other = ""
+        if stage != spec.stage and all(spec.stage in e.name for e in loose):
+            other = (f" It unfroze {spec.stage}: `unfreeze` must use its `stage` argument, "
+                     "not a fixed stage.")
+        fail(f"After unfreeze(model, \"{stage}\"), tensors outside {stage} are "
+             f"trainable: {_names(loose)}. Only the stage (and the head) may train.{other}")
     head = [e for e in entries if e.part == "head" and not e.trainable]
     if head:
         fail(f"After unfreeze the head is frozen ({_names(head)}); it must stay trainable.")
-    stage = [e for e in entries if e.part == "stage"]
+    in_stage = [e for e in entries if e.part == "stage"]
     # Keras: the kernels must train; whether a stage's BN gamma and beta do is free
-    stuck = [e for e in stage if e.weight and not e.trainable
+    stuck = [e for e in in_stage if e.weight and not e.trainable
              and (ctx.framework == "torch" or len(e.value.shape) == 4)]
     if stuck:
-        fail(f"After unfreeze(model, \"{spec.stage}\"), {_names(stuck)} are still frozen: "
-             f"every weight of {spec.stage} must be trainable.")
+        fail(f"After unfreeze(model, \"{stage}\"), {_names(stuck)} are still frozen: "
+             f"every weight of {stage} must be trainable.")
     return entries
+
+
+OTHER_STAGE = "layer3"  # a second call site: `unfreeze` must act on the stage it is given
 
 
 def _unfreeze(spec: FinetuneSpec) -> Callable[[Context], str]:
@@ -315,9 +325,12 @@ def _unfreeze(spec: FinetuneSpec) -> Callable[[Context], str]:
                               f"after unfreeze(model, \"{spec.stage}\")")
         _check_groups(drv.groups(opt, model), drv.entries(model, base),
                       spec.stage_head_lr, spec.stage_backbone_lr, fn)
+        drv, base, fresh = _prepared(ctx, spec)
+        _stage_rules(ctx, spec, drv, fresh, base, OTHER_STAGE)
         bn = ("its BN layers update again in train mode" if ctx.framework == "torch"
               else "its BN layers stay in inference mode")
-        return (f"unfreeze(model, \"{spec.stage}\") makes exactly {spec.stage} trainable, {bn}; "
+        return (f"unfreeze(model, \"{spec.stage}\") makes exactly {spec.stage} trainable (and "
+                f"\"{OTHER_STAGE}\" exactly {OTHER_STAGE}), {bn}; "
                 f"the optimizer puts it at backbone_lr and the head at head_lr.")
 
     return run

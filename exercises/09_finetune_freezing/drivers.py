@@ -46,12 +46,14 @@ class Torch:
     def built(self, model: Any, x: np.ndarray) -> Any:
         return model
 
-    def entries(self, model: Any, base: Any) -> list[Entry]:
+    def entries(self, model: Any, base: Any, stage: str | None = None) -> list[Entry]:
+        """Every tensor, as head, stage (`stage`, the spec's by default) or backbone."""
+        stage = stage or self.spec.stage
         params = dict(model.named_parameters())
         found = []
         for name, t in model.state_dict(keep_vars=True).items():
             part = "head" if name.startswith("fc.") else (
-                "stage" if name.startswith(self.spec.stage + ".") else "backbone")
+                "stage" if name.startswith(stage + ".") else "backbone")
             found.append(Entry(
                 name, t.detach().cpu().numpy().copy(), part,
                 name in params and params[name].requires_grad,
@@ -201,10 +203,11 @@ class Keras:
         model(np.moveaxis(x[:2], 1, -1), training=False)
         return model
 
-    def entries(self, model: Any, base: Any) -> list[Entry]:
+    def entries(self, model: Any, base: Any, stage_name: str | None = None) -> list[Entry]:
+        """Every variable, as head, stage (`stage_name`, the spec's by default) or backbone."""
         from keras import layers
 
-        stage = {id(v) for v in base.get_layer(self.spec.stage).weights}
+        stage = {id(v) for v in base.get_layer(stage_name or self.spec.stage).weights}
         in_base = {id(v) for v in base.weights}
         stats = {id(v) for layer in base._flatten_layers()
                  if isinstance(layer, layers.BatchNormalization)

@@ -16,6 +16,11 @@ def checks_for(named: list[str]) -> list[str]:
 
 
 TORCH_BUGS = {
+    "drops_the_last_batch": (
+        [("        for start in range(0, len(x), batch_size):\n            idx = order",
+          "        for start in range(0, len(x) - batch_size + 1, batch_size):\n            idx = order")],
+        "modes", "keep the last, smaller batch",
+    ),
     "flip_along_height": (
         [("images.flip(-1), images)", "images.flip(-2), images)")],
         "flip", "upside down",
@@ -94,6 +99,11 @@ TORCH_BUGS = {
 }
 
 TF_BUGS = {
+    "drops_the_last_batch": (
+        [("        for start in range(0, len(x), batch_size):\n            idx = order",
+          "        for start in range(0, len(x) - batch_size + 1, batch_size):\n            idx = order")],
+        "modes", "keep the last, smaller batch",
+    ),
     "flip_along_height": (
         [("ops.flip(images, axis=2)", "ops.flip(images, axis=1)")],
         "flip", "upside down",

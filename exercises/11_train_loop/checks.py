@@ -36,7 +36,7 @@ class LoopSpec:
     epochs: int = 8
     patience: int = 3
     target: float = 0.85
-    n_train: int = 512
+    n_train: int = 500  # 7 full batches of 64 and a last one of 52: it must not be dropped
     n_val: int = 256
     stop_epochs: int = 10  # the run whose validation loss rises: early stopping must fire
     stop_patience: int = 2

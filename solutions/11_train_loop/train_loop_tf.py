@@ -48,7 +48,11 @@ def fit(model, train_data, val_data, *, epochs: int, patience: int, lr: float = 
     shuffle = np.random.default_rng(seed)
     optimizer = keras.optimizers.Adam(learning_rate=lr)
 
-    @tf.function
+    # one trace for every batch size: the last batch of an epoch is smaller
+    signature = [tf.TensorSpec((None, *np.shape(x)[1:]), tf.float32),
+                 tf.TensorSpec((None,), tf.as_dtype(np.asarray(y).dtype))]
+
+    @tf.function(input_signature=signature)
     def train_step(xb, yb):
         with tf.GradientTape() as tape:
             logits = model(xb, training=True)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich import box
@@ -49,6 +50,17 @@ _NO_JOIN_AFTER = re.compile(r"^\s*(?:#|\|)")  # a heading or a table row ends wh
 _BLOCK_START = re.compile(r"^\s*(?:[-*+]\s|[>|#]|\d+[.)]\s|```|~~~|<)")
 
 
+def _lines(markdown: str) -> Iterator[tuple[str, bool]]:
+    """Each line of the Markdown, and whether it is prose (not a fence or inside one)."""
+    fenced = False
+    for line in markdown.splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+            yield line, False
+        else:
+            yield line, not fenced
+
+
 def join_wide_lines(markdown: str) -> str:
     """Join a paragraph's lines where one ends in a Chinese character or full-width mark.
 
@@ -57,15 +69,9 @@ def join_wide_lines(markdown: str) -> str:
     Between a Chinese character and Latin text the space stays. Code blocks are left alone.
     """
     out: list[str] = []
-    fenced = False
-    for line in markdown.splitlines():
-        if _FENCE.match(line):
-            fenced = not fenced
-            out.append(line)
-            continue
-        joinable = (not fenced and out and line.strip() and not _BLOCK_START.match(line)
-                    and _WIDE_END.search(out[-1]) and not _FENCE.match(out[-1])
-                    and not _NO_JOIN_AFTER.match(out[-1]))
+    for line, prose in _lines(markdown):
+        joinable = (prose and out and line.strip() and not _BLOCK_START.match(line)
+                    and _WIDE_END.search(out[-1]) and not _NO_JOIN_AFTER.match(out[-1]))
         if joinable:
             text = line.lstrip()
             tight = _MARK_END.search(out[-1]) or _WIDE_START.match(text)
@@ -78,13 +84,8 @@ def join_wide_lines(markdown: str) -> str:
 def prepare(markdown: str, folder: Path) -> str:
     """The page's Markdown with links, diagrams and norun notes turned into text."""
     out: list[str] = []
-    fenced = False
-    for line in markdown.splitlines():
-        if _FENCE.match(line):
-            fenced = not fenced
-            out.append(line)
-            continue
-        if fenced:
+    for line, prose in _lines(markdown):
+        if not prose:
             out.append(line)
             continue
         if _ANCHOR.match(line):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gettext
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -90,6 +91,29 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Marks a string for the catalog where it is defined; `_()` translates it where shown."""
     return message
+
+
+_MARK = "\u3000-\u303f\uff00-\uffef"  # full-width punctuation
+_HAN = "\u4e00-\u9fff"
+# a space after a full-width mark, or between two Chinese characters: where a Chinese
+# sentence meets a piece put in with a space ("。 与这个错误一致", "应为 含 2 个")
+_LOOSE = re.compile(f"(?<=[{_MARK}]) +|(?<=[{_HAN}]) +(?=[{_HAN}{_MARK}])")
+_CODE = re.compile(r"(`[^`\n]*`)")
+
+
+def tidy(message: str) -> str:
+    """A Chinese message without the spaces its assembled pieces leave between Chinese
+    characters; inline code and indented lines (the learner's code) are left as they are.
+    English text is returned unchanged."""
+    if _lang != "zh":
+        return message
+    lines = []
+    for line in message.split("\n"):
+        if not line.startswith("    "):
+            line = "".join(part if part.startswith("`") else _LOOSE.sub("", part)
+                           for part in _CODE.split(line))
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def pick(english: str, translations: Mapping[str, str] | None) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 from . import catalog, frameworks, i18n
 from .checks import Check, CheckFailed, Context
 from .checks.calls import EXERCISE_PACKAGE_PREFIX, describe_exception, exception_text, learner_frames
-from .i18n import _
+from .i18n import _, tidy
 from .record import (
     ERROR,
     EVENTS_FLAG,
@@ -136,7 +136,7 @@ def _run_one(check: Check, ctx: Context, impl: Path) -> CheckResult:
     # a training check's accuracy goes with its curve; other checks keep theirs in details
     accuracy = details.pop("accuracy", None) if curve else None
     return CheckResult(
-        check.name, check.title, status, message, round(time.perf_counter() - start, 3),
+        check.name, check.title, status, tidy(message), round(time.perf_counter() - start, 3),
         details, loss_curve=[float(v) for v in curve if _finite(v)],
         accuracy=float(accuracy) if accuracy is not None else None,
     )

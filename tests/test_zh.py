@@ -475,3 +475,33 @@ def test_a_chinese_statement_shows_no_space_after_full_width_punctuation(ex) -> 
     bad = [line.strip() for line in text.splitlines()
            if re.search(r"[，。；：、] [\u4e00-\u9fffA-Za-z`*]", line)]
     assert not bad, "\n".join(bad[:5])
+
+
+def test_a_chinese_message_loses_the_spaces_its_pieces_leave() -> None:
+    message = ("在评估模式下，`BasicBlock(8, 8)` 不一致。 与这个错误一致：没有捷径连接。\n"
+               "  - `downsample` 应为 含 2 个元素的 Sequential：1x1 卷积\n"
+               "    x = 中文 注释  # the learner's own line stays")
+    i18n.set_language("zh")
+    tidied = i18n.tidy(message)
+    assert "不一致。与这个错误一致" in tidied and "应为含 2 个元素的 Sequential" in tidied
+    assert "`BasicBlock(8, 8)` 不一致" in tidied, "the space between code and Chinese stays"
+    assert tidied.endswith("x = 中文 注释  # the learner's own line stays")
+    i18n.set_language("en")
+    assert i18n.tidy(message) == message
+
+
+def test_the_stage_trace_table_lines_up_in_chinese() -> None:
+    from types import SimpleNamespace
+
+    from resnet_kata.checks.networks import trace_table
+    i18n.set_language("zh")
+    # stage names as long in characters as the header 阶段, which takes twice the cells
+    table = trace_table(SimpleNamespace(channels_last=False), ["s1", "s2"],
+                        {"s1": (1, 8, 8, 8), "s2": (1, 8, 8, 8)},
+                        {"s1": (1, 8, 8, 8), "s2": (1, 8, 4, 4)})
+    lines = table.splitlines()
+    assert "阶段" in lines[0] and "不同" in lines[2], table
+    # the third column starts in the same terminal cell on every line
+    fields = [list(re.finditer(r"\S(?:\S| (?! ))*", line)) for line in lines]  # 2+ spaces part them
+    starts = [cell_len(line[:found[2].start()]) for line, found in zip(lines, fields, strict=True)]
+    assert len(set(starts)) == 1, table

@@ -200,7 +200,7 @@ def _structure(spec: BlockSpec) -> Callable[[Context], str]:
                 msgs = []
                 for path, fld, msg in diffs:
                     why = spec.likely.get((path, fld))
-                    msgs.append(f"{msg}" + (f": {_(why)}" if why else ""))
+                    msgs.append(msg + (_(": ") + _(why) if why else ""))
                 fail(
                     _("In `{call}`:").format(call=call_text(spec, case)) + "\n"
                     + "\n".join(f"  - {m}" for m in msgs),

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
-from rich.cells import cell_len
 
 from ..i18n import _
 from . import Check, Context, close, fail, fmt_shape, max_rel_diff
@@ -348,6 +347,8 @@ def trace_table(A: Any, stages: Sequence[str], want: dict[str, tuple[int, ...]],
     """The trace as a table, yours next to the expected shape, a mark where they differ."""
     rows = [(_("stage"), _("yours"), _("expected"))]
     rows += [(name, shown(A, got.get(name)), shown(A, want[name])) for name in stages]
+    from rich.cells import cell_len  # only a failure draws the table
+
     w0, w1 = (max(cell_len(r[i]) for r in rows) for i in (0, 1))
     lines = []
     for r in rows:
@@ -358,6 +359,8 @@ def trace_table(A: Any, stages: Sequence[str], want: dict[str, tuple[int, ...]],
 
 def _pad(text: str, width: int) -> str:
     """`text` padded to `width` terminal cells (a Chinese character takes two)."""
+    from rich.cells import cell_len
+
     return text + " " * (width - cell_len(text))
 
 
@@ -366,7 +369,8 @@ def _first_diffs(A: Any, net: Network, model: Any, b: Build, fields: tuple[str, 
         diffs = S.compare(A, model, net.layers(b))
     except Exception:  # noqa: BLE001 - a half-built model: the trace says enough
         return []
-    return [f"{m}: {net.likely(b, p, f)}".rstrip(": ") for p, f, m in diffs if f in fields][:4]
+    return [m + (_(": ") + why if (why := net.likely(b, p, f)) else "")
+            for p, f, m in diffs if f in fields][:4]
 
 
 def _shapes(spec: NetSpec) -> Callable[[Context], str]:
@@ -474,7 +478,7 @@ def layer_diff(A: Any, net: Network, model: Any, b: Build) -> list[str]:
             m = head  # the same general explanation was given a line above
         said.add(tail)
         why = net.likely(b, p, f)
-        lines.append(m + (f": {why}" if why and why not in said else ""))
+        lines.append(m + (_(": ") + why if why and why not in said else ""))
         said.add(why)
     named = {p for p, f, _m in diffs if f == "present"}
     extra = S.unexpected_params(A, model, expected)

@@ -158,7 +158,7 @@ def projection_rule(
                 lines = []
                 for path, fld, msg in diffs:
                     reason = spec.likely.get((path, fld))
-                    lines.append(msg + (f": {_(reason)}" if reason else ""))
+                    lines.append(msg + (_(": ") + _(reason) if reason else ""))
                 fail(_("In `{call}`:").format(call=call) + "\n" + "\n".join(f"  - {m}" for m in lines))
         return _("`downsample` is None exactly where the shortcut can be x itself, else a 1x1 conv "
                  "with the block's stride then BN ({n} cases).").format(n=len(cases))

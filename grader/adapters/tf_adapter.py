@@ -63,7 +63,10 @@ def eager_build() -> Iterator[None]:
     from keras.src.layers import layer as layer_module
     from keras.src.models import sequential as sequential_module
 
-    if not tf.executing_eagerly():
+    internals = (hasattr(layer_module, "might_have_unbuilt_state")
+                 and hasattr(sequential_module, "standardize_shape")
+                 and hasattr(layer_module.Layer, "_lock_state"))
+    if not tf.executing_eagerly() or not internals:  # another Keras: build as Keras does
         yield
         return
     unbuilt = layer_module.might_have_unbuilt_state

@@ -259,7 +259,9 @@ def run_check(
     try:
         buf = b""
         timed_out = False
-        with os.fdopen(spare.read_fd, "rb", buffering=0) as pipe:
+        pipe = os.fdopen(spare.read_fd, "rb", buffering=0)
+        spare.read_fd = -1  # the file object owns it now: closed once, whatever happens below
+        with pipe:
             proc = spare.proc
             while stream.record is None:
                 left = started + timeout - time.perf_counter()
@@ -278,7 +280,6 @@ def run_check(
                 *lines, buf = buf.split(b"\n")
                 for line in lines:
                     stream.feed(line)
-        spare.read_fd = -1  # closed with the pipe
         if not timed_out:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)  # the worker leaves at once after its record

@@ -114,7 +114,7 @@ def _run_one(check: Check, ctx: Context, impl: Path) -> CheckResult:
     except BaseException as exc:  # noqa: BLE001 - the learner's code may raise anything
         frames = learner_frames(exc, impl)
         status = ERROR
-        if isinstance(exc, NotImplementedError) and frames:
+        if isinstance(exc, NotImplementedError) and frames and _raised_by(exc, impl):
             message = _(
                 "Not implemented yet: {what} still raises NotImplementedError. Replace the TODO "
                 "with your code.").format(what=exception_text(exc) or _("a TODO")) + "\n" + frames
@@ -140,6 +140,14 @@ def _run_one(check: Check, ctx: Context, impl: Path) -> CheckResult:
         details, loss_curve=[float(v) for v in curve if _finite(v)],
         accuracy=float(accuracy) if accuracy is not None else None,
     )
+
+
+def _raised_by(exc: BaseException, impl: Path) -> bool:
+    """Whether the learner's file raised `exc` itself (a stub's `raise NotImplementedError`),
+    not a library it called (torch raises NotImplementedError for an operation a dtype lacks)."""
+    last = traceback.extract_tb(exc.__traceback__)[-1:]
+    return (bool(last) and Path(last[0].filename).resolve() == impl.resolve()
+            and (last[0].line or "").lstrip().startswith("raise"))
 
 
 def _finite(value: Any) -> bool:

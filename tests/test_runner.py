@@ -205,3 +205,48 @@ def test_tensorflow_op_errors_lose_their_internal_prefix():
     assert exception_text(ValueError(raw)) == (
         "Incompatible shapes: [2,8,8,32] vs. [2,8,8,16] (in the TensorFlow op AddV2)")
     assert exception_text(ValueError("shapes (2, 3) and (4,) differ")) == "shapes (2, 3) and (4,) differ"
+
+
+def test_a_library_not_implemented_error_is_not_taken_for_the_stub(grade_source):
+    """torch raises NotImplementedError for an operation a dtype lacks (`|` on floats): that
+    is the learner's bug, not an untouched TODO."""
+    source = solution_source("01", "torch").replace("F.relu(out + x)", "F.relu(out | x)")
+    shapes = [c for c in grade_source("01_residual_block", "torch", source).checks
+              if c.name == "shapes"][0]
+    assert shapes.status == "error"
+    assert "Your code raised NotImplementedError" in shapes.message
+    assert "Not implemented yet" not in shapes.message and "TODO" not in shapes.message
+
+
+def test_a_callback_that_raises_leaves_the_pipe_closed_once(tmp_path, monkeypatch):
+    """An exception from `on_event` (Ctrl-C in watch, a caller stopping at the first failure)
+    ends the run; no descriptor is closed a second time (by then its number may belong to
+    another run's pipe, in another thread)."""
+    import os
+
+    from resnet_kata import runner
+
+    twice = []
+    real_close = os.close
+
+    def close(fd):
+        try:
+            os.fstat(fd)
+        except OSError:
+            twice.append(fd)
+        real_close(fd)
+
+    monkeypatch.setattr(runner.os, "close", close)
+
+    class Stop(Exception):
+        pass
+
+    def stop(event):
+        if event.get("event") == "begin":
+            raise Stop
+
+    path = tmp_path / "residual_block_torch.py"
+    path.write_text(solution_source("01", "torch"))
+    with pytest.raises(Stop):
+        run_check(EX, "torch", path, device="cpu", timeout=60, on_event=stop)
+    assert twice == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -83,13 +84,33 @@ def failed_checks(record: Record) -> list[str]:
     return [c.name for c in record.checks if c.status in ("fail", "error")]
 
 
+# What a message may never show: a traceback, or a frame of the framework, of Python's own
+# library or of the grader (its package, or an exercise's check modules). Only the learner's
+# own file and line may appear.
+_NOT_FOR_LEARNERS = re.compile(
+    r"Traceback \(most recent call last\)|site-packages|dist-packages|/lib/python3|"
+    r"(grader|resnet_kata)/[\w/]+\.py|exercises/\d\d_\w+/(?!README)\w+\.py|"
+    r"File \"/|tensorflow/(python|core)/"
+)
+
+
+def assert_for_learners(message: str) -> None:
+    """A message shows the learner's frames only: no traceback, no library or grader path."""
+    found = _NOT_FOR_LEARNERS.search(message)
+    assert found is None, f"the message shows {found.group(0)!r}:\n{message}"
+
+
 def assert_caught(record: Record, *expected: tuple[str, str]) -> None:
-    """The record is not a pass, and each named check failed with a message holding its phrase."""
+    """The record is not a pass; each named check failed with a message holding its phrase;
+    and no message shows a traceback or a path of the framework or the grader."""
     assert record.status != "pass", "a broken implementation passed"
     for check, phrase in expected:
         result = check_of(record, check)
         assert result.status in ("fail", "error"), (check, failed_checks(record))
         assert phrase in result.message, (check, result.message)
+    for result in record.checks:
+        assert_for_learners(result.message)
+    assert_for_learners(record.message or "")
 
 
 def assert_passes(record: Record) -> None:

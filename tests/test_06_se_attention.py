@@ -20,6 +20,22 @@ EX = "06_se_attention"
 # Each bug is graded with only the checks expected to catch it (fast); a check whose
 # prerequisites were not selected runs regardless.
 TORCH_BUGS = {
+    "hidden_rounded_up": (
+        [("hidden = max(1, channels // reduction)", "hidden = -(-channels // reduction)")],
+        [("se_hidden", "rounded UP")],
+    ),
+    "squeeze_over_the_batch_too": (
+        [("s = x.mean(dim=(2, 3))  # squeeze: (N, C)", "s = x.mean(dim=(0, 2, 3)).expand(x.shape[0], -1)")],
+        [("se_function", "averaged over the batch")],
+    ),
+    "gate_not_reshaped": (
+        [("return x * gate[:, :, None, None]", "return x * gate")],
+        [("se_shapes", "reshape it to (N, C, 1, 1)")],
+    ),
+    "reduction_not_passed_to_se": (
+        [("self.se = SEBlock(out_channels, reduction)", "self.se = SEBlock(out_channels)")],
+        [("structure", "hidden max(1, out // reduction)")],
+    ),
     "max_squeeze": (
         [("s = x.mean(dim=(2, 3))", "s = x.amax(dim=(2, 3))")],
         [("se_squeeze", "global MAXIMUM"), ("se_function", "global maximum")],
@@ -104,6 +120,23 @@ TORCH_BUGS = {
 }
 
 TF_BUGS = {
+    "hidden_rounded_up": (
+        [("hidden = max(1, channels // reduction)", "hidden = max(1, round(channels / reduction))")],
+        [("se_hidden", "rounded UP")],
+    ),
+    "squeeze_over_the_batch_too": (
+        [("s = keras.ops.mean(x, axis=(1, 2))",
+          "s = keras.ops.broadcast_to(keras.ops.mean(x, axis=(0, 1, 2)), keras.ops.shape(x[:, 0, 0, :]))")],
+        [("se_function", "averaged over the batch")],
+    ),
+    "gate_not_reshaped": (
+        [("return x * gate[:, None, None, :]", "return x * gate")],
+        [("se_shapes", "(N, 1, 1, C) in Keras")],
+    ),
+    "reduction_not_passed_to_se": (
+        [("self.se = SEBlock(out_channels, reduction)", "self.se = SEBlock(out_channels)")],
+        [("structure", "hidden max(1, out // reduction)")],
+    ),
     "max_squeeze": (
         [("s = keras.ops.mean(x, axis=(1, 2))", "s = keras.ops.max(x, axis=(1, 2))")],
         [("se_squeeze", "global MAXIMUM"), ("se_function", "global maximum")],

@@ -52,6 +52,24 @@ TORCH_BUGS = {
         [("params", "`depthwise` has groups=1, expected"), ("structure", "standard 3x3 conv"),
          ("depthwise_channels", "mixes channels")],
     ),
+    "grouped_not_depthwise": (
+        [("groups=in_channels, bias=False)", "groups=in_channels // 2, bias=False)")],
+        [("params", "`depthwise` has groups=4, expected 8"), ("structure", "groups must be in_channels")],
+    ),
+    "depth_multiplier_two": (
+        [("self.depthwise = nn.Conv2d(in_channels, in_channels, 3,",
+          "self.depthwise = nn.Conv2d(in_channels, 2 * in_channels, 3,"),
+         ("self.bn1 = nn.BatchNorm2d(in_channels)", "self.bn1 = nn.BatchNorm2d(2 * in_channels)"),
+         ("nn.Conv2d(in_channels, out_channels, 1, bias=False)",
+          "nn.Conv2d(2 * in_channels, out_channels, 1, bias=False)")],
+        [("structure", "depth multiplier 1")],
+    ),
+    "stride_on_both_convs": (
+        [("nn.Conv2d(in_channels, out_channels, 1, bias=False)",
+          "nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)")],
+        [("shapes", "exactly one layer per path carries the stride"),
+         ("structure", "the stride is on the pointwise 1x1 conv")],
+    ),
     "bias_in_convs": (
         [("nn.Conv2d(in_channels, out_channels, 1, bias=False)", "nn.Conv2d(in_channels, out_channels, 1)"),
          ("groups=in_channels, bias=False)", "groups=in_channels)")],
@@ -112,6 +130,18 @@ TF_BUGS = {
           "layers.Conv2D(in_channels, 3, strides=stride, padding=\"same\", use_bias=False)")],
         [("params", "`depthwise` has groups=1, expected"), ("structure", "standard 3x3 conv"),
          ("depthwise_channels", "mixes channels")],
+    ),
+    "grouped_not_depthwise": (
+        [("layers.DepthwiseConv2D(3, strides=stride, padding=\"same\", use_bias=False)",
+          "layers.Conv2D(in_channels, 3, strides=stride, padding=\"same\", groups=in_channels // 2,\n"
+          "                                       use_bias=False)")],
+        [("params", "`depthwise` has groups=4, expected 8"), ("structure", "groups must be in_channels")],
+    ),
+    "stride_on_both_convs": (
+        [("layers.Conv2D(out_channels, 1, use_bias=False)",
+          "layers.Conv2D(out_channels, 1, strides=stride, use_bias=False)")],
+        [("shapes", "exactly one layer per path carries the stride"),
+         ("structure", "the stride is on the pointwise 1x1 conv")],
     ),
     "depth_multiplier_two": (
         [("layers.DepthwiseConv2D(3, strides=stride,",

@@ -105,6 +105,55 @@ TORCH_BUGS = {
         [("def clip_grad_value(", "def clip_grad_values(")],
         "api", "no function named `clip_grad_value`",
     ),
+    "sum_of_norms": (
+        [("total_norm = torch.linalg.vector_norm(norms, norm_type)", "total_norm = norms.sum()")],
+        "global_norm", "SUM of the per-tensor norms",
+    ),
+    "inf_norm_without_abs": (
+        [("    norms = torch.stack([torch.linalg.vector_norm(g, norm_type) for g in grads])\n"
+          "    total_norm = torch.linalg.vector_norm(norms, norm_type)",
+          "    if norm_type == float('inf'):\n"
+          "        total_norm = torch.stack([g.max() for g in grads]).max()\n"
+          "    else:\n"
+          "        norms = torch.stack([torch.linalg.vector_norm(g, norm_type) for g in grads])\n"
+          "        total_norm = torch.linalg.vector_norm(norms, norm_type)")],
+        "norm_type", "largest ABSOLUTE element",
+    ),
+    "factor_upside_down": (
+        [("scale = torch.clamp(max_norm / (total_norm + 1e-6), max=1.0)",
+          "scale = torch.clamp(total_norm / max_norm, min=1.0)")],
+        "global_norm", "the factor is upside down",
+    ),
+    "all_none_returns_none": (
+        [("        return torch.tensor(0.0)\n", "        return None\n")],
+        "none_grads", "0 when every gradient is None",
+    ),
+    "all_none_crashes": (
+        [("    if not grads:\n        return torch.tensor(0.0)\n", "")],
+        "none_grads", "nothing to measure or scale",
+    ),
+    "value_upper_bound_only": (
+        [("p.grad.clamp_(-clip_value, clip_value)", "p.grad.clamp_(max=clip_value)")],
+        "clip_value", "only the upper bound was applied",
+    ),
+    "value_clamped_to_zero_and_c": (
+        [("p.grad.clamp_(-clip_value, clip_value)", "p.grad.clamp_(0, clip_value)")],
+        "clip_value", "clamped to [0, clip_value]",
+    ),
+    "value_none_grad_crashes": (
+        [("        if p.grad is not None:\n            p.grad.clamp_",
+          "        if True:\n            p.grad.clamp_")],
+        "clip_value", "Skip parameters whose .grad is None",
+    ),
+    "value_single_tensor_iterated": (
+        [("    if isinstance(parameters, torch.Tensor):\n        parameters = [parameters]\n"
+          "    for p in parameters:", "    for p in parameters:")],
+        "clip_value", "A single tensor counts as [tensor]",
+    ),
+    "value_clamps_the_weights": (
+        [("p.grad.clamp_(-clip_value, clip_value)", "p.clamp_(-clip_value, clip_value)")],
+        "clip_value", "changed the parameters themselves",
+    ),
     "changes_the_weights": (
         [(SCALE, "    for p in (parameters if isinstance(parameters, list) else []):\n"
                  "        p.mul_(scale)\n" + SCALE)],
@@ -150,6 +199,28 @@ TF_BUGS = {
         [("clipped = [None if g is None else g * tf.cast(scale, g.dtype) for g in grads]",
           "clipped = [tf.zeros(()) if g is None else g * tf.cast(scale, g.dtype) for g in grads]")],
         "none_grads", "Leave None entries alone",
+    ),
+    "sum_of_norms": (
+        [("norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(tf.cast(g, tf.float32))) for g in present]))",
+          "norm = tf.add_n([tf.norm(g) for g in present])")],
+        "global_norm", "SUM of the per-tensor norms",
+    ),
+    "none_grad_crashes": (
+        [("tf.cast(g, tf.float32))) for g in present]))", "tf.cast(g, tf.float32))) for g in grads]))")],
+        "none_grads", "Compute the norm over the entries that are not None",
+    ),
+    "all_none_crashes": (
+        [("    if not present:\n        return list(grads), tf.constant(0.0)\n", "")],
+        "none_grads", "nothing to measure or scale",
+    ),
+    "loss_on_probabilities": (
+        [("keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)\n        )",
+          "keras.losses.sparse_categorical_crossentropy(y, logits)\n        )")],
+        "train_step", "from_logits=True",
+    ),
+    "model_not_in_training_mode": (
+        [("logits = model(x, training=True)", "logits = model(x)")],
+        "train_step", "call model(x, training=True)",
     ),
     "calls_the_library": (
         [("    present = [g for g in grads if g is not None]\n",

@@ -20,6 +20,8 @@ from resnet_kata.checks.networks import (
     Network,
     Tap,
     layout_of,
+    residual_block_flow,
+    stage_blocks,
     stage_taps,
     stem_stages_head_flow,
 )
@@ -34,6 +36,8 @@ WRONG = {
     "no final relu": "a block returns branch + shortcut without the ReLU after the add",
     "no skip": "a block never adds its shortcut back",
     "no stem relu": "the stem has no ReLU between bn1 and the max pool",
+    "max over time": "the head takes the MAXIMUM over time; the global pool is an average "
+                     "(torch x.mean(dim=2), Keras ops.mean(x, axis=1))",
 }
 
 
@@ -153,6 +157,12 @@ class ResNet1DNet(Network):
 
     def flow(self, A: Any, model: Any, x: Any, training: bool, variant: Any, mistake: str = ""
              ) -> Any:
+        if mistake == "max over time":
+            h = variant(A.relu(A.call(model.bn1, A.call(model.conv1, x, training), training)))
+            for stage in STAGES:
+                for blk in stage_blocks(A, model, stage):
+                    h = residual_block_flow(A, blk, h, training)
+            return A.call(model.fc, A.flatten(A.spatial_max(h)), training)
         return stem_stages_head_flow(A, model, x, training, variant, STAGES, mistake)
 
     def layout_line(self, A: Any, model: Any, b: Net1DBuild) -> str:

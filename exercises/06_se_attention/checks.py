@@ -51,7 +51,8 @@ SE = BlockSpec(
 
 # (args, kwargs, hidden width) for the hidden-width check; the inputs of the gate probes
 HIDDEN = [((16,), {}, 1), ((8,), {"reduction": 16}, 1), ((64,), {"reduction": 16}, 4),
-          ((48,), {"reduction": 8}, 6), ((32,), {"reduction": 4}, 8)]
+          ((48,), {"reduction": 8}, 6), ((32,), {"reduction": 4}, 8), ((28,), {"reduction": 8}, 3),
+          ((24,), {}, 1)]
 GATE = Case((32,), (4, 32, 5, 6), kwargs={"reduction": 4})
 SQUEEZE = Case((32,), (4, 32, 6, 6), kwargs={"reduction": 4})
 

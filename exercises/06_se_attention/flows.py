@@ -36,6 +36,13 @@ def _per_position(A: Any, se: Any, x: Any, training: bool) -> Any:
     return x * A.tensor((1.0 / (1.0 + np.exp(-g))).astype(np.float32))
 
 
+def _batch_squeeze(A: Any, se: Any, x: Any, training: bool) -> Any:
+    """The squeeze averaged over the batch too: every sample gets the same gates."""
+    xn = A.numpy(x)
+    pooled = np.broadcast_to(xn.mean(axis=0, keepdims=True), xn.shape).astype(np.float32)
+    return x * A.sigmoid(se_logits(A, se, A.tensor(np.ascontiguousarray(pooled))))
+
+
 SE_WRONG_FLOWS: dict[str, Flow] = {
     "the squeeze takes the global maximum; SE squeezes with the global AVERAGE pool":
         lambda A, se, x, t: x * A.sigmoid(se_logits(A, se, x, squeeze=A.spatial_max)),
@@ -51,6 +58,9 @@ SE_WRONG_FLOWS: dict[str, Flow] = {
         lambda A, se, x, t: x * A.sigmoid(se_logits(A, se, x, hidden=lambda h: h)),
     "the gate is added to x; SE multiplies x by it":
         lambda A, se, x, t: x + se_gate(A, se, x),
+    "the squeeze also averaged over the batch, so every sample got the same gates: average "
+    "over height and width only (torch dim=(2, 3), Keras axis=(1, 2))":
+        _batch_squeeze,
     "the gate is computed at every position (no squeeze): fc1 and fc2 must act on the "
     "globally pooled features, one gate per channel":
         _per_position,

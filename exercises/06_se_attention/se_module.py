@@ -10,6 +10,7 @@ import numpy as np
 
 from resnet_kata.checks import Check, Context, close, fail
 from resnet_kata.checks.blocks import BlockSpec, Case, block_checks, build, call_text, shown
+from resnet_kata.checks.calls import exception_text, where
 from resnet_kata.checks.probes import (
     GateWords,
     channel_gate_check,
@@ -37,9 +38,18 @@ def _shapes(spec: BlockSpec) -> Callable[[Context], str]:
     def run(ctx: Context) -> str:
         A = ctx.A
         for case in spec.shape_cases:
-            block = build(ctx, spec, case)
+            block = build(ctx, spec, case, prepare=False)
             x = ctx.rng().normal(0.0, 1.0, case.in_shape).astype(np.float32)
-            out = A.call(block, A.tensor(x), False)
+            try:
+                block = A.prepare(block, case.in_shape)
+                out = A.call(block, A.tensor(x), False)
+            except Exception as exc:  # noqa: BLE001 - the learner's forward may raise anything
+                line = where(exc, ctx.module)
+                hint = (" The gate has shape (N, C); reshape it to (N, C, 1, 1) in torch, "
+                        "(N, 1, 1, C) in Keras, so that it broadcasts over height and width."
+                        if "*" in line or "multiply" in line.lower() else "")
+                fail(f"`{call_text(spec, case)}` on input {shown(A, case.in_shape)} raised "
+                     f"{type(exc).__name__}: {exception_text(exc)}{line}.{hint}")
             if not A.is_tensor(out):
                 fail(f"Calling `{call_text(spec, case)}` returned {type(out).__name__}, not a tensor.")
             got = A.numpy(out).shape
@@ -89,6 +99,34 @@ def _squeeze(spec: BlockSpec, case: Case) -> Callable[[Context], str]:
     return run
 
 
+def _width_rounding(spec: BlockSpec, width: Check,
+                    cases: list[tuple[tuple[Any, ...], dict[str, Any], int]]) -> Check:
+    """The hidden-width check, first asking the cases where channels do not divide by the
+    reduction whether the width was rounded up (ceil, round) instead of down."""
+
+    def run(ctx: Context) -> str:
+        A = ctx.A
+        for args, kwargs, want in cases:
+            case = Case(args, (2, args[0], 4, 4), kwargs=kwargs)
+            c, r = args[0], kwargs.get("reduction", 16)
+            if c % r == 0 or c // r == 0:
+                continue
+            try:
+                block = build(ctx, spec, case, prepare=False)
+            except Exception:  # noqa: BLE001 - the width check reports a constructor that raises
+                break
+            got = A.info(A.get(block, "fc1")).out_channels
+            if got != want and got in (-(-c // r), round(c / r)):
+                fail(
+                    f"`{call_text(spec, case)}`: fc1 has {got} outputs; {c} / {r} = {c / r:g} was "
+                    f"rounded UP. The hidden width rounds down, max(1, channels // reduction) = "
+                    f"{want} (integer division, not math.ceil or round)."
+                )
+        return width.run(ctx)
+
+    return replace(width, run=run)
+
+
 def se_checks(spec: BlockSpec, hidden: list[tuple[tuple[Any, ...], dict[str, Any], int]],
               gate: Case, squeeze: Case, prefix: str = "se_") -> list[Check]:
     """The battery for the standalone SE module, then the gate probes.
@@ -102,7 +140,7 @@ def se_checks(spec: BlockSpec, hidden: list[tuple[tuple[Any, ...], dict[str, Any
     battery["shapes"] = replace(battery["shapes"], run=_shapes(spec))
     order = [
         battery["api"],
-        reduction_width_check(spec, hidden),
+        _width_rounding(spec, reduction_width_check(spec, hidden), hidden),
         battery["shapes"], battery["params"], battery["structure"], battery["function"],
         channel_gate_check(spec, gate, WORDS),
         Check("squeeze", "Squeeze: the global average, not the max", _squeeze(spec, squeeze),

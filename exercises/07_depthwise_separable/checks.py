@@ -77,8 +77,8 @@ SPEC = BlockSpec(
     count_formula="9·in + in·out + 2·in + 2·out: a depthwise 3x3 with one filter per input "
     "channel, a pointwise 1x1, two BNs",
     likely={
-        ("depthwise", "groups"): "with groups=1 it is a standard 3x3 conv (in·in·9 weights). "
-        + DEPTHWISE,
+        ("depthwise", "groups"): "groups must be in_channels (groups=1 is a standard 3x3 conv, "
+        "in·in·9 weights; a value in between is a grouped conv, ResNeXt's). " + DEPTHWISE,
         ("depthwise", "stride"): "the stride belongs on the depthwise 3x3 conv",
         ("pointwise", "stride"): "the stride is on the pointwise 1x1 conv; this exercise wants it "
         "on the depthwise 3x3 conv (a strided 1x1 drops 3 of every 4 positions unseen)",

@@ -172,7 +172,9 @@ def clip_none_grads(ctx: Context) -> str:
     case = Case(random_grads(ctx, 4, [(3, 3), None, (4,), None], 6.0), 2.0)
     _judge(drv, case, drv.learner(case, advice=skip), skip)
     empty = Case([None, None], 1.0)
-    got = drv.learner(empty, advice=skip)
+    nothing = ("With every gradient None there is nothing to measure or scale: return a norm of 0 "
+               "and leave the Nones as they are (a sum or stack of an empty list fails).")
+    got = drv.learner(empty, advice=nothing)
     if any(g is not None for g in got.grads):
         fail(f"With every gradient None, `{drv.fn}` must leave them None; it did not. {skip}")
     norm = returned_number(got.norm, drv.fn, "the total norm (0 when every gradient is None)")
@@ -214,9 +216,16 @@ def clip_inputs(ctx: Context) -> str:
 
 def clip_value(ctx: Context) -> str:
     drv = _driver(ctx)
-    for form, shapes in (("list", [(4, 3), None, (5,)]), ("single", [(6, 4)]), ("generator", SHAPES)):
+    forms = (
+        ("list", [(4, 3), None, (5,)], "Skip parameters whose .grad is None: they stay None."),
+        ("single", [(6, 4)],
+         "A single tensor counts as [tensor]; iterating over a tensor walks its rows."),
+        ("generator", SHAPES, "A generator can be iterated once: turn `parameters` into a list "
+                              "first if you loop over it more than once."),
+    )
+    for form, shapes, advice in forms:
         case = Case(random_grads(ctx, 7, shapes, 6.0), 0.5, form=form)
-        got = drv.learner(case, "clip_grad_value")
+        got = drv.learner(case, "clip_grad_value", advice=advice)
         want = drv.library_value(case)
         if got.moved:
             fail(f"`clip_grad_value` changed the parameters themselves {case.text('clip_value')}; "
@@ -225,7 +234,7 @@ def clip_value(ctx: Context) -> str:
             fail(
                 f"After `clip_grad_value` {case.text('clip_value')}: {value_mistake(got.grads, case)}. "
                 "Clipping by value clamps each element to [-clip_value, clip_value] "
-                "(p.grad.clamp_), None grads skipped, a single tensor and a generator accepted."
+                f"(p.grad.clamp_). {advice}"
             )
     return "clip_grad_value clamps each element like torch.nn.utils.clip_grad_value_."
 

@@ -17,7 +17,7 @@ import numpy as np
 from resnet_kata.checks import Context, fail
 from resnet_kata.checks.calls import call, returned_number, watch_library
 
-from .mistakes import CLIP_MISTAKES, clip_mistake
+from .mistakes import clip_mistake
 from .references import Case, Explode, Grads, Outcome, same, total_norm
 
 
@@ -99,6 +99,12 @@ def _keras_mlp(spec: TrainStepSpec, rng: np.random.Generator) -> tuple[Callable[
     weights = [
         rng.normal(0, 1 / math.sqrt(spec.features), (spec.features, spec.hidden)),
         rng.normal(0, 0.1, spec.hidden),
+        # BatchNormalization: gamma, beta, and moving statistics far from the batch's, so a
+        # model called without training=True (BN in inference mode) gives other gradients
+        rng.uniform(0.5, 1.5, spec.hidden),
+        rng.normal(0, 0.1, spec.hidden),
+        rng.normal(1.0, 0.5, spec.hidden),
+        rng.uniform(4.0, 9.0, spec.hidden),
         rng.normal(0, 1 / math.sqrt(spec.hidden), (spec.hidden, spec.classes)),
         rng.normal(0, 0.1, spec.classes),
     ]
@@ -106,7 +112,9 @@ def _keras_mlp(spec: TrainStepSpec, rng: np.random.Generator) -> tuple[Callable[
     def build() -> Any:
         model = keras.Sequential([
             keras.Input((spec.features,)),
-            keras.layers.Dense(spec.hidden, activation="relu"),
+            keras.layers.Dense(spec.hidden),
+            keras.layers.BatchNormalization(),
+            keras.layers.Activation("relu"),
             keras.layers.Dense(spec.classes),
         ])
         model.set_weights([w.astype(np.float32) for w in weights])
@@ -117,12 +125,44 @@ def _keras_mlp(spec: TrainStepSpec, rng: np.random.Generator) -> tuple[Callable[
     return build, x, y
 
 
-def _sce(model: Any, x: Any, y: Any) -> Any:
+def _sce(model: Any, x: Any, y: Any, training: bool = True, from_logits: bool = True) -> Any:
     import keras
     import tensorflow as tf
 
-    logits = model(x, training=True)
-    return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+    logits = model(x, training=training)
+    return tf.reduce_mean(
+        keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=from_logits))
+
+
+def _gradients(build: Callable[[], Any], x: Any, y: Any, **loss: bool
+               ) -> tuple[Any, list[np.ndarray], Any]:
+    """A fresh model, its gradients for the loss `_sce(**loss)` and that loss."""
+    import tensorflow as tf
+
+    model = build()
+    with tf.GradientTape() as tape:
+        loss0 = _sce(model, x, y, **loss)
+    return model, [t.numpy() for t in tape.gradient(loss0, model.trainable_variables)], loss0
+
+
+def _clipped_step(build: Callable[[], Any], x: Any, y: Any, max_norm: float, lr: float,
+                  **loss: bool) -> tuple[list[np.ndarray], list[np.ndarray], Any]:
+    """One SGD step with tf.clip_by_global_norm on a fresh model, with the loss `_sce(**loss)`:
+    (the gradients, the weights after the step, the loss before it)."""
+
+    ref, g, loss0 = _gradients(build, x, y, **loss)
+    return g, _sgd_clipped(ref, g, max_norm, lr), loss0
+
+
+def _sgd_clipped(ref: Any, g: list[np.ndarray], max_norm: float, lr: float) -> list[np.ndarray]:
+    """`ref`'s weights after one SGD step on `g` clipped by tf.clip_by_global_norm."""
+    import keras
+    import tensorflow as tf
+
+    clipped, _ = tf.clip_by_global_norm([tf.constant(t) for t in g], max_norm)
+    keras.optimizers.SGD(learning_rate=lr).apply_gradients(
+        zip(clipped, ref.trainable_variables, strict=True))
+    return [v.numpy() for v in ref.trainable_variables]
 
 
 def train_step_once(ctx: Context, spec: TrainStepSpec, max_norm: float) -> tuple[Any, Any, Any]:
@@ -132,27 +172,19 @@ def train_step_once(ctx: Context, spec: TrainStepSpec, max_norm: float) -> tuple
     build, x, y = _keras_mlp(spec, ctx.rng(11))
     model, opt = build(), keras.optimizers.SGD(learning_rate=spec.lr)
     out = call(ctx, "train_step", model, opt, x, y, max_norm,
-               case=f"on a two-layer Dense model, SGD(learning_rate={spec.lr}), max_norm={max_norm}")
+               case=f"on a two-layer Dense model with BatchNormalization, "
+                    f"SGD(learning_rate={spec.lr}), max_norm={max_norm}")
     return model, opt, out
 
 
 def train_step_update(ctx: Context) -> str:
     """The weights after train_step equal one optimizer step with clipped gradients."""
-    import keras
-    import tensorflow as tf
-
     spec = TRAIN
     build, x, y = _keras_mlp(spec, ctx.rng(11))
-    ref = build()
+    ref, g, loss0 = _gradients(build, x, y)
     w0 = [v.numpy().astype(np.float64) for v in ref.trainable_variables]
-    with tf.GradientTape() as tape:
-        loss0 = _sce(ref, x, y)
-    g = [t.numpy() for t in tape.gradient(loss0, ref.trainable_variables)]
     max_norm = round(0.3 * total_norm(g), 4)
-    clipped, _ = tf.clip_by_global_norm([tf.constant(t) for t in g], max_norm)
-    ref_opt = keras.optimizers.SGD(learning_rate=spec.lr)
-    ref_opt.apply_gradients(zip(clipped, ref.trainable_variables, strict=True))
-    want = [v.numpy() for v in ref.trainable_variables]
+    want = _sgd_clipped(ref, g, max_norm, spec.lr)
 
     model, opt, out = train_step_once(ctx, spec, max_norm)
     got = [v.numpy() for v in model.trainable_variables]
@@ -170,6 +202,17 @@ def train_step_update(ctx: Context) -> str:
                 "the weights did not move. Apply the clipped gradients with the optimizer you "
                 "are given: optimizer.apply_gradients(zip(clipped, model.trainable_variables))"
             )
+        elif same(got, _clipped_step(build, x, y, max_norm, spec.lr, training=False)[1], 1e-5):
+            why = (
+                "the weights moved as if the model ran in inference mode: call "
+                "model(x, training=True) under the tape (without it, BatchNormalization uses its "
+                "moving statistics instead of the batch's)"
+            )
+        elif same(got, _clipped_step(build, x, y, max_norm, spec.lr, from_logits=False)[1], 1e-5):
+            why = (
+                "the weights moved as if the loss read the model's outputs as probabilities. The "
+                "model returns logits: sparse_categorical_crossentropy(y, logits, from_logits=True)"
+            )
         elif same(step, g, 1e-4):
             why = (
                 "the weights moved as with UNCLIPPED gradients. Clip before "
@@ -177,7 +220,8 @@ def train_step_update(ctx: Context) -> str:
                 "happened (which is also why a Keras callback cannot clip)"
             )
         else:
-            why = clip_mistake(step, g, max_norm, 2.0, CLIP_MISTAKES["unchanged"][0](clipped, 0, 2))
+            wanted_step = [(w - v) / spec.lr for w, v in zip(w0, want, strict=True)]
+            why = clip_mistake(step, g, max_norm, 2.0, wanted_step)
         fail(f"After one `train_step` {setting}: {why}.")
     loss = returned_number(out, "train_step", "the loss computed before the update")
     before, after = float(loss0), float(_sce(model, x, y))

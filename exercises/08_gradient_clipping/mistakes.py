@@ -8,7 +8,18 @@ import numpy as np
 
 from resnet_kata.checks.mistakes import name_mistake
 
-from .references import Case, Grads, by_norm, per_tensor, per_tensor_sum, same, scaled, total_norm
+from .references import (
+    INF,
+    Case,
+    Grads,
+    by_norm,
+    per_tensor,
+    per_tensor_sum,
+    same,
+    scaled,
+    signed_max,
+    total_norm,
+)
 
 # name -> (the clipped gradients that mistake gives, the mistake in words)
 CLIP_MISTAKES: dict[str, tuple[Callable[[Grads, float, float], Grads], str]] = {
@@ -45,6 +56,16 @@ CLIP_MISTAKES: dict[str, tuple[Callable[[Grads, float, float], Grads], str]] = {
     "squared": (
         lambda g, m, p: by_norm(g, m, total_norm(g, p) ** 2),
         "the total norm was taken without its square root (the sum of squares)",
+    ),
+    "signed_max": (
+        lambda g, m, p: by_norm(g, m, signed_max(g)) if p == INF else by_norm(g, m, total_norm(g, p)),
+        "the inf-norm was taken as the largest element, not the largest ABSOLUTE element: a "
+        "gradient of -9 has inf-norm 9 (torch.linalg.vector_norm(g, inf), or g.abs().max())",
+    ),
+    "inverted": (
+        lambda g, m, p: scaled(g, max(1.0, total_norm(g, p) / m)),
+        "the factor is upside down: total_norm / max_norm made the gradients LARGER. The factor "
+        "is max_norm / total_norm (at most 1)",
     ),
 }
 
@@ -90,6 +111,8 @@ def norm_mistake(got: float, original: Grads, max_norm: float, p: float) -> str:
         (want**2, "the squared norm (the square root is missing)"),
         (per_tensor_sum(original, p), "the sum of the per-tensor norms, not their global norm"),
         (total_norm(original, 2.0), "the L2 norm although norm_type asked for another"),
+        (signed_max(original) if p == INF else want,
+         "the largest element, not the largest ABSOLUTE element (the inf-norm of -9 is 9)"),
     ]
     found = name_mistake(
         got,
@@ -106,6 +129,19 @@ def value_mistake(got: Grads, case: Case) -> str:
     """What clip_grad_value did instead of clamping each element."""
     if same(got, case.grads, 0.0):
         return "the gradients came back unchanged"
+    c = case.max_norm
+    one_sided = {
+        "only the upper bound was applied (clamp(max=clip_value)): elements below -clip_value "
+        "were left as they were": lambda x: np.minimum(x, c),
+        "only the lower bound was applied (clamp(min=-clip_value)): elements above clip_value "
+        "were left as they were": lambda x: np.maximum(x, -c),
+        "the elements were clamped to [0, clip_value]: negative gradients became 0; the range "
+        "is [-clip_value, clip_value]": lambda x: np.clip(x, 0.0, c),
+    }
+    for words, fn in one_sided.items():
+        alt = [None if o is None else fn(np.asarray(o, np.float64)) for o in case.grads]
+        if same(got, alt, 1e-6):
+            return words
     pairs = [(g, o) for g, o in zip(got, case.grads, strict=True) if g is not None and o is not None]
     if all(np.allclose(g, o * (np.sum(g * o) / np.sum(o * o)), rtol=1e-4, atol=1e-7) for g, o in pairs):
         return "the gradients were rescaled as a whole, which is clipping by NORM"

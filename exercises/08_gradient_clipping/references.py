@@ -29,6 +29,12 @@ def total_norm(grads: Grads, p: float = 2.0) -> float:
     return float(np.sum(v**p) ** (1.0 / p))
 
 
+def signed_max(grads: Grads) -> float:
+    """The largest element (signed): what an inf-norm without the absolute value gives."""
+    flat = [np.asarray(g, np.float64).ravel() for g in grads if g is not None]
+    return float(np.concatenate(flat).max()) if flat else 0.0
+
+
 def scaled(grads: Grads, factor: float) -> Grads:
     """Every gradient times one factor, as float64 (None stays None)."""
     return [None if g is None else np.asarray(g, np.float64) * factor for g in grads]

@@ -105,6 +105,73 @@ TORCH_BUGS = {
           "        return self.inner(x)\n")],
         "from_scratch", "`torch.nn.functional.batch_norm`",
     ),
+    # what the running statistics carry besides their values
+    "running_stats_keep_autograd_history": (
+        [("            with torch.no_grad():\n", "            if True:  # no torch.no_grad()\n")],
+        "running_stats", "carries autograd history",
+    ),
+    "running_mean_rebound_with_history": (
+        [("                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)\n", ""),
+         ("            with torch.no_grad():\n",
+          "            self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean\n"
+          "            with torch.no_grad():\n")],
+        "running_stats", "`running_mean` carries autograd history",
+    ),
+    "running_stats_rebound": (
+        [(T_RUNNING,
+          "                m = self.momentum\n"
+          "                self.running_mean = (1 - m) * self.running_mean + m * mean\n"
+          "                self.running_var = (1 - m) * self.running_var + m * unbiased\n")],
+        "running_stats", "instead of updated in place",
+    ),
+    "running_mean_via_numpy_float64": (
+        [("                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)\n",
+          "                self.running_mean = torch.from_numpy(\n"
+          "                    (1 - self.momentum) * self.running_mean.numpy()\n"
+          "                    + self.momentum * mean.double().numpy())\n")],
+        "running_stats", "`running_mean` is torch.float64",
+    ),
+    "count_becomes_float": (
+        [("                self.num_batches_tracked.add_(1)\n",
+          "                self.num_batches_tracked = self.num_batches_tracked + 1.0\n")],
+        "running_stats", "turns the long counter into a float",
+    ),
+    "running_mean_keepdim_shape": (
+        [("                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)\n",
+          "                self.running_mean = ((1 - self.momentum) * self.running_mean\n"
+          "                                     + self.momentum * mean[None])  # (1, C)\n")],
+        "running_stats", "must keep shape (3)",
+    ),
+    "running_mean_on_another_device": (
+        # stands in for `torch.tensor(values)` made on the CPU while the layer is on a GPU
+        [("                self.num_batches_tracked.add_(1)\n",
+          "                self.num_batches_tracked.add_(1)\n"
+          "                self.running_mean = self.running_mean.to(\"meta\")\n")],
+        "api", "`running_mean` is on meta",
+    ),
+    "running_mean_becomes_a_parameter": (
+        [("                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)\n",
+          "                self.running_mean = nn.Parameter(\n"
+          "                    (1 - self.momentum) * self.running_mean + self.momentum * mean,\n"
+          "                    requires_grad=False)\n")],
+        "running_stats", "is an nn.Parameter, no longer a buffer",
+    ),
+    "unbiased_with_batch_size_only": (
+        [("            n = x.numel() // x.shape[1]\n", "            n = x.shape[0]\n")],
+        "running_stats", "used n = N, the batch size",
+    ),
+    "running_stats_in_train_mode": (
+        [("            n = x.numel() // x.shape[1]\n",
+          "            n = x.numel() // x.shape[1]\n"
+          "            mean, var = mean * 0 + self.running_mean, var * 0 + self.running_var\n")],
+        "train_output", "used the running statistics in training mode",
+    ),
+    "running_stats_just_updated_in_train_mode": (
+        [("                self.num_batches_tracked.add_(1)\n",
+          "                self.num_batches_tracked.add_(1)\n"
+          "            mean, var = self.running_mean.clone(), self.running_var.clone()\n")],
+        "train_output", "running statistics just after updating them",
+    ),
     "count_not_a_buffer": (
         [('self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))',
           "self.num_batches_tracked = torch.tensor(0, dtype=torch.long)")],
@@ -175,6 +242,42 @@ TF_BUGS = {
         [("class BatchNorm(keras.layers.Layer):", "class BatchNorm(keras.layers.BatchNormalization):")],
         "from_scratch", "subclasses keras.layers.BatchNormalization",
     ),
+    "moving_mean_rebound_with_equals": (
+        [("            self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))\n",
+          "            self.moving_mean = self.moving_mean * m + mean * (1.0 - m)\n")],
+        "running_stats", "Update the weight with `self.moving_mean.assign(...)`",
+    ),
+    "normalises_with_unbiased_var": (
+        [("            var = ops.mean(ops.square(x - mean), axis=axes)\n",
+          "            var = ops.var(x, axis=axes)\n"
+          "            n = ops.cast(ops.size(x) // x.shape[-1], x.dtype)\n"
+          "            var = var * n / (n - 1)\n")],
+        "train_output", "UNBIASED (n - 1) variance",
+    ),
+    "batch_stats_in_inference": (
+        [(K_ELSE, "        else:\n"
+                  "            axes = tuple(range(len(x.shape) - 1))\n"
+                  "            mean = ops.mean(x, axis=axes)\n"
+                  "            var = ops.mean(ops.square(x - mean), axis=axes)\n")],
+        "eval_mode", "BATCH statistics in inference mode",
+    ),
+    "moving_stats_before_the_update_in_training": (
+        [("            m = self.momentum\n",
+          "            m = self.momentum\n"
+          "            used = (self.moving_mean * 1.0, self.moving_variance * 1.0)\n"),
+         (K_MOVING, K_MOVING + "            mean, var = used\n")],
+        "train_output", "used the running statistics in training mode",
+    ),
+    "moving_stats_in_training": (
+        [("            self.moving_variance.assign(self.moving_variance * m + var * (1.0 - m))\n",
+          "            self.moving_variance.assign(self.moving_variance * m + var * (1.0 - m))\n"
+          "            mean, var = self.moving_mean * 1.0, self.moving_variance * 1.0\n")],
+        "train_output", "running statistics just after updating them",
+    ),
+    "kwargs_not_passed_on": (
+        [("        super().__init__(**kwargs)\n", "        super().__init__()\n")],
+        "api", "the keyword arguments were not passed on",
+    ),
     "trainable_moving_mean": (
         [('self.moving_mean = self.add_weight(shape=c, initializer="zeros", trainable=False,',
           'self.moving_mean = self.add_weight(shape=c, initializer="zeros", trainable=True,')],
@@ -220,7 +323,7 @@ import torch.nn as nn
 
 
 class BatchNorm2d(nn.Module):
-    """Statistics from the (C, N*H*W) view with explicit sums; buffers reassigned."""
+    """Statistics from the (C, N*H*W) view with explicit sums; buffers written with copy_."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
@@ -239,9 +342,9 @@ class BatchNorm2d(nn.Module):
             mean = flat.sum(1) / n
             var = ((flat - mean[:, None]) ** 2).sum(1) / n
             m = self.momentum
-            self.running_mean = ((1 - m) * self.running_mean + m * mean).detach()
-            self.running_var = ((1 - m) * self.running_var + m * var * n / (n - 1)).detach()
-            self.num_batches_tracked = self.num_batches_tracked + 1
+            self.running_mean.copy_(((1 - m) * self.running_mean + m * mean).detach())
+            self.running_var.data = (1 - m) * self.running_var + m * var.detach() * n / (n - 1)
+            self.num_batches_tracked += 1
         else:
             mean, var = self.running_mean, self.running_var
         scale = self.weight / (var + self.eps).sqrt()

@@ -86,6 +86,13 @@ BUGS = {
           "    return p, r, 2 * p * r / (p + r)\n")],
         "averages", "harmonic mean of macro precision and macro recall",
     ),
+    "weighted_f1_from_weighted_p_and_r": (
+        [(MACRO_RETURN,
+          "    if average == \"weighted\":\n"
+          "        p, r = float(np.sum(weights * precision)), float(np.sum(weights * recall))\n"
+          "        return p, r, 2 * p * r / (p + r)\n" + MACRO_RETURN)],
+        "averages", "harmonic mean of weighted precision and weighted recall",
+    ),
     "weighted_by_predictions": (
         [("weights = support / support.sum()", "weights = predicted / predicted.sum()")],
         "averages", "how often each class was PREDICTED",
@@ -129,6 +136,17 @@ BUGS = {
           "    top = np.argsort(scores, axis=1)[:, :k]\n"
           "    return float(np.mean(np.any(top == labels[:, None], axis=1)))\n")],
         "top_k", "k LOWEST scores",
+    ),
+    "top_k_argpartition_k_above_classes": (
+        [("    rank = np.sum(scores >= true_score[:, None], axis=1) - 1\n" + RANK,
+          "    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]\n"
+          "    return float(np.mean(np.any(top == labels[:, None], axis=1)))\n")],
+        "top_k", "k may exceed the number of classes",
+    ),
+    "top_k_ties_count_for_the_true_class": (
+        [("    rank = np.sum(scores >= true_score[:, None], axis=1) - 1\n",
+          "    rank = np.sum(scores > true_score[:, None], axis=1)\n")],
+        "top_k_ties", "ties count against",
     ),
     "top_k_ties_by_sorting": (
         [("    rank = np.sum(scores >= true_score[:, None], axis=1) - 1\n" + RANK,

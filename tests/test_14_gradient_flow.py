@@ -91,6 +91,30 @@ TORCH_BUGS = {
     ),
     "ratio_first_over_last": ([("float(norms[-1] / norms[0])", "float(norms[0] / norms[-1])")],
                               "ratio", "that is first / last"),
+    "grads_not_zeroed_before_backward": (
+        [(T_GRAD + T_NORMS, "    loss.backward()\n"
+                            "    norms = [float(torch.linalg.vector_norm(w.grad)) for w in weights]\n"
+                            "    model.zero_grad(set_to_none=True)\n"
+                            "    return norms\n")],
+        "side_effects", "were ADDED onto the ones already in .grad",
+    ),
+    "zeroes_none_grads": (
+        [(T_GRAD + T_NORMS, "    for p in model.parameters():\n        p.grad.zero_()\n"
+                            "    loss.backward()\n"
+                            "    return [float(torch.linalg.vector_norm(w.grad)) for w in weights]\n")],
+        "norms", "every .grad None",
+    ),
+    "names_sorted_as_strings": (
+        [(T_WEIGHTS, "    weights = [p for n, p in sorted(model.named_parameters())\n"
+                     "               if n.startswith(\"hidden.\") and n.endswith(\".weight\")]\n")],
+        "norms", "NAME order",
+    ),
+    "spectral_norm": ([(T_NORMS, "    return [float(torch.linalg.norm(g, 2)) for g in grads]\n")],
+                      "norms", "SPECTRAL norms"),
+    "root_mean_square": ([(T_NORMS, "    return [float(g.pow(2).mean().sqrt()) for g in grads]\n")],
+                         "norms", "root-mean-square"),
+    "ratio_max_over_min": ([("float(norms[-1] / norms[0])", "float(max(norms) / min(norms))")],
+                           "ratio", "that is max / min"),
     "xavier_zero_bias_init": (
         [("        self.residual = residual\n",
           "        self.residual = residual\n        nn.init.xavier_uniform_(self.linear.weight)\n"
@@ -144,6 +168,19 @@ TF_BUGS = {
                         "depth counts the width -> width hidden layers"),
     "ratio_first_over_last": ([("float(norms[-1] / norms[0])", "float(norms[0] / norms[-1])")],
                               "ratio", "that is first / last"),
+    "spectral_norm": ([(K_NORMS, "    return [float(keras.ops.norm(g, ord=2)) for g in grads]\n")],
+                      "norms", "SPECTRAL norms"),
+    "root_mean_square": (
+        [(K_NORMS, "    return [float(tf.sqrt(tf.reduce_mean(tf.square(g)))) for g in grads]\n")],
+        "norms", "root-mean-square",
+    ),
+    "forward_outside_the_tape": (
+        [("    with tf.GradientTape() as tape:\n        logits = model(x, training=False)\n",
+          "    logits = model(x, training=False)\n    with tf.GradientTape() as tape:\n")],
+        "norms", "Run the forward pass (model(x)) and the loss inside",
+    ),
+    "ratio_max_over_min": ([("float(norms[-1] / norms[0])", "float(max(norms) / min(norms))")],
+                           "ratio", "that is max / min"),
     "keras_default_init": (
         [("    return keras.layers.Dense(units, kernel_initializer=torch_init(), "
           "bias_initializer=torch_init())",

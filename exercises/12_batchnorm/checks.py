@@ -51,11 +51,25 @@ def bn_api(ctx: Context) -> str:
         layer = drv.learner(3, eps, momentum)
         x = _input(ctx.rng(1), (2, 3, 4, 5))
         for training in (True, False):
-            drv.run(layer, x, training, f"on an input of shape (2, 3, 4, 5) (N, C, H, W), "
-                                        f"{'train' if training else 'inference'} mode")
+            try:
+                drv.run(layer, x, training, f"on an input of shape (2, 3, 4, 5) (N, C, H, W), "
+                                            f"{'train' if training else 'inference'} mode")
+            except CheckFailed:
+                # inference after a training call: a broken buffer is the likelier cause
+                problem = "" if training else drv.state_problem(layer, "After one training call")
+                if problem:
+                    fail(problem + " (The next call, in inference mode, then failed.)")
+                raise
     if ctx.framework == "torch":
         return ("`BatchNorm2d(num_features, eps=1e-5, momentum=0.1)` constructs and keeps the "
                 "shape in train and eval mode.")
+    named = invoke(ctx, "BatchNorm", ctx.get("BatchNorm"), name="my_bn",
+                   case='when constructed as `BatchNorm(name="my_bn")`',
+                   advice="Accept **kwargs and pass them on: super().__init__(**kwargs).")
+    if getattr(named, "name", None) != "my_bn":
+        fail(f'`BatchNorm(name="my_bn")` made a layer named {getattr(named, "name", None)!r}: the '
+             "keyword arguments were not passed on. Accept **kwargs and call "
+             "super().__init__(**kwargs), so name=, dtype= and Keras' other layer arguments work.")
     return (f"`{conv.cls}(momentum=0.99, epsilon=1e-3)` builds and keeps the shape with "
             "training=True and training=False.")
 
@@ -194,9 +208,14 @@ def bn_running_stats(ctx: Context) -> str:
         text, _ = drv.signature(c, None, momentum)
         layer, ref = drv.learner(c, None, momentum), drv.reference(c, None, momentum)
         shapes = ", ".join(fmt_shape(x.shape) for x in batches)
+        held = drv.held(layer)
         for x in batches:
-            drv.run(layer, x, True, f"in training mode on {fmt_shape(x.shape)}")
+            drv.run(layer, x, True, f"in training mode on {fmt_shape(x.shape)}", grad=True)
             drv.run(ref, x, True, "")
+        after = f"After {len(batches)} training calls of `{text}`"
+        problem = drv.state_problem(layer, after)
+        if problem:
+            fail(problem)
         rm, rv, count = drv.stats(layer)
         want_m, want_v, want_count = drv.stats(ref)
         if not (close(rm, want_m, 1e-5) and close(rv, want_v, 1e-5)):
@@ -215,6 +234,9 @@ def bn_running_stats(ctx: Context) -> str:
                 f"count the training calls ({want_count}): add 1 to it in every train-mode forward "
                 "(it stays a long tensor buffer so state_dicts match nn.BatchNorm2d's)."
             )
+        problem = drv.rebound(layer, held, after)
+        if problem:
+            fail(problem)
     return (f"Running statistics after {len(batches)} steps equal {conv.ref}'s, with the default "
             f"and a custom momentum ({conv.rule()}"
             + (", unbiased variance; num_batches_tracked counts the steps)." if conv.unbiased_running
@@ -521,8 +543,8 @@ def checks(framework: str) -> list[Check]:
     ]
     if framework == "torch":
         battery.append(Check("training", "A conv net with your BatchNorm2d trains", bn_training(spec),
-                            needs=("train_output", "eval_mode")))
+                            needs=("train_output", "running_stats", "eval_mode")))
     else:
         battery.append(Check("fit", "Inside keras.Sequential, trained with model.fit", keras_fit(spec),
-                            needs=("train_output", "eval_mode")))
+                            needs=("train_output", "running_stats", "eval_mode")))
     return battery

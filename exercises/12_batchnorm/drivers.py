@@ -84,12 +84,79 @@ class TorchBN:
             fail(f"`BatchNorm2d.forward` returned shape {fmt_shape(out.shape)} {where}; "
                  f"BatchNorm keeps the input's shape {fmt_shape(x.shape)}.")
 
-    def run(self, layer: Any, x: np.ndarray, training: bool | None, where: str = "") -> np.ndarray:
+    def run(self, layer: Any, x: np.ndarray, training: bool | None, where: str = "",
+            grad: bool = False) -> np.ndarray:
+        """One forward pass; `grad`: with autograd on and an input that requires grad, as for a
+        BatchNorm after a conv inside a net (a graph the running statistics must stay out of)."""
         layer.train(bool(training))
-        with self.torch.no_grad():
-            out = invoke(self.ctx, "BatchNorm2d.forward", layer, self.A.tensor(x), case=where)
+        xt = self.A.tensor(x)
+        with contextlib.nullcontext() if grad else self.torch.no_grad():
+            out = invoke(self.ctx, "BatchNorm2d.forward", layer, xt.requires_grad_(grad), case=where)
         self._check_out(out, x, where)
         return self.A.numpy(out).astype(np.float64)
+
+    STATE = ("running_mean", "running_var", "num_batches_tracked")
+
+    def held(self, layer: Any) -> dict[str, Any]:
+        """The buffer objects themselves, as state_dict(keep_vars=True) or DDP hold them."""
+        return {name: self.tensor(layer, name) for name in self.STATE}
+
+    def state_problem(self, layer: Any, where: str) -> str:
+        """What else than their values is wrong with the buffers after training calls, or ''."""
+        torch = self.torch
+        w = self.tensor(layer, "weight")
+        buffers = dict(layer.named_buffers(recurse=False))
+        params = dict(layer.named_parameters(recurse=False))
+        update = ("Keep the buffer register_buffer made and update its values in place under "
+                  "`with torch.no_grad():` (mul_/add_, lerp_ or copy_), which keeps its device, dtype "
+                  "and shape")
+        for name in self.STATE:
+            t = self.tensor(layer, name)
+            want_dtype, want_shape = (torch.long, ()) if name == "num_batches_tracked" else (
+                w.dtype, tuple(w.shape))
+            if name in params:
+                return (f"{where}, `{name}` is an nn.Parameter, no longer a buffer: the optimizer "
+                        f"would see it and named_buffers() no longer lists it. {update}.")
+            if buffers.get(name) is not t:
+                return (f"{where}, `{name}` is no longer the registered buffer (state_dict(), .to() "
+                        f"and load_state_dict() no longer see the tensor the layer uses). {update}.")
+            if t.device != w.device:
+                return (f"{where}, `{name}` is on {t.device} while the layer's weight is on "
+                        f"{w.device}: it was replaced by a tensor made on another device (torch.tensor"
+                        f"(...) or torch.from_numpy(...) without device=). {update}.")
+            if tuple(t.shape) != want_shape:
+                return (f"{where}, `{name}` has shape {fmt_shape(t.shape)}; it must keep shape "
+                        f"{fmt_shape(want_shape)} (a statistic kept with keepdim=True, or broadcast "
+                        f"against one, changes it). {update}.")
+            if t.dtype != want_dtype:
+                how = ("`+ 1.0` or a float division turns the long counter into a float"
+                       if name == "num_batches_tracked" else
+                       "a numpy round trip or torch.tensor(...) of float64 values gives float64")
+                return (f"{where}, `{name}` is {t.dtype}; nn.BatchNorm2d keeps it {want_dtype}: it was "
+                        f"replaced by a tensor of another dtype ({how}). {update}.")
+            if t.requires_grad or t.grad_fn is not None:
+                history = (f"grad_fn={type(t.grad_fn).__name__}" if t.grad_fn is not None
+                           else "requires_grad=True")
+                return (f"{where} on inputs that require grad (as after a conv), `{name}` carries "
+                        f"autograd history ({history}): it was updated from the batch statistics "
+                        "outside torch.no_grad(), so every step chains onto the last step's graph "
+                        "(memory grows; a later backward can reach old graphs). Update the running "
+                        "statistics under `with torch.no_grad():` (or from mean.detach()).")
+        return ""
+
+    def rebound(self, layer: Any, held: dict[str, Any], where: str) -> str:
+        """A buffer replaced by a new tensor instead of updated in place, or ''."""
+        for name, before in held.items():
+            if self.tensor(layer, name) is not before:
+                return (f"{where}, `{name}` is a new tensor: it was rebound (`self.{name} = ...`) "
+                        "instead of updated in place, so whatever holds the buffer "
+                        "(state_dict(keep_vars=True), DistributedDataParallel's buffer broadcast) keeps "
+                        f"the old tensor and never sees the update. Update it in place under "
+                        f"torch.no_grad(): self.{name}.mul_(1 - m).add_(m * batch_stat), "
+                        ".lerp_(batch_stat, m) or .copy_(...)"
+                        + (" (the counter: self.num_batches_tracked += 1 or .add_(1))"
+                           if name == "num_batches_tracked" else "") + ".")
+        return ""
 
     def grads(self, layer: Any, x: np.ndarray, w: np.ndarray, where: str) -> dict[str, np.ndarray]:
         """Train mode: d sum(out * w) / d(x, gamma, beta)."""
@@ -176,6 +243,14 @@ class KerasBN:
 
     def tensor(self, layer: Any, name: str) -> Any:
         v = getattr(layer, name, None)
+        if not isinstance(v, self.keras.Variable) and self.tf.is_tensor(v) and layer.weights:
+            fail(
+                f"`self.{name}` is now a plain tensor ({type(v).__name__}), not the weight "
+                f"build() created with add_weight: it was rebound with `=` (`self.{name} = ...`), "
+                "which replaces the attribute and leaves the layer's weight behind "
+                "(layer.weights, get_weights() and a saved model keep the old value). Update the weight with "
+                f"`self.{name}.assign(...)` instead."
+            )
         if not isinstance(v, self.keras.Variable):
             fail(
                 f"Your BatchNorm has no weight `{name}` after build (found {type(v).__name__}). "
@@ -190,6 +265,30 @@ class KerasBN:
             v = self.tensor(layer, names[key])
             v.assign(np.asarray(value, np.float32).reshape(v.shape))
 
+    STATE = ("moving_mean", "moving_variance")
+
+    def held(self, layer: Any) -> dict[str, Any]:
+        """The weight objects themselves, as layer.weights and a saved model hold them."""
+        return {name: self.tensor(layer, name) for name in self.STATE}
+
+    def state_problem(self, layer: Any, where: str) -> str:
+        """A moving statistic that is no longer one of the layer's weights, or ''."""
+        for name in self.STATE:
+            v = self.tensor(layer, name)
+            if not any(w is v for w in layer.weights):
+                return (f"{where}, `self.{name}` is a variable the layer does not track (not in "
+                        "layer.weights): create it once in build() with add_weight and update it "
+                        f"with `self.{name}.assign(...)`.")
+        return ""
+
+    def rebound(self, layer: Any, held: dict[str, Any], where: str) -> str:
+        for name, before in held.items():
+            if self.tensor(layer, name) is not before:
+                return (f"{where}, `self.{name}` is a different variable from the one build() "
+                        "created: the layer's saved weights keep the old one. Update it with "
+                        f"`self.{name}.assign(...)` instead of creating a new one.")
+        return ""
+
     def stats(self, layer: Any) -> tuple[np.ndarray, np.ndarray, int | None]:
         rm = np.asarray(self.tensor(layer, "moving_mean").numpy(), np.float64)
         rv = np.asarray(self.tensor(layer, "moving_variance").numpy(), np.float64)
@@ -203,7 +302,8 @@ class KerasBN:
             fail(f"`BatchNorm.call` returned shape {fmt_shape(out.shape)} {where}; BatchNorm "
                  f"keeps the input's shape {fmt_shape(want)}.")
 
-    def run(self, layer: Any, x: np.ndarray, training: bool | None, where: str = "") -> np.ndarray:
+    def run(self, layer: Any, x: np.ndarray, training: bool | None, where: str = "",
+            grad: bool = False) -> np.ndarray:
         xt = self.A.tensor(x)
         if training is None:
             out = invoke(self.ctx, "BatchNorm.call", layer, xt, case=where)

@@ -13,7 +13,7 @@ import numpy as np
 from resnet_kata.checks import close
 from resnet_kata.checks.mistakes import name_mistake
 
-from .references import AXES, Convention, Inputs, channel, np_eval, np_train, simulate
+from .references import AXES, Convention, Inputs, batch_stats, channel, np_eval, np_train, simulate
 
 Mistake = tuple[str, Callable[[Inputs], np.ndarray]]
 
@@ -45,6 +45,10 @@ def train_mistakes(conv: Convention, eps: float) -> list[Mistake]:
         (f"it used the running statistics in training mode ({conv.train}); training "
          "normalises with the statistics of the current batch",
          lambda s: np_eval(s.x, s.g, s.b, eps, s.rm, s.rv)),
+        (f"it normalised with the running statistics just after updating them ({conv.train}); "
+         "training normalises with the statistics of the current batch, the running ones are for "
+         "inference",
+         lambda s: np_eval(s.x, s.g, s.b, eps, *_updated(conv, s))),
         ("gamma and beta were not applied (the output is the bare normalised x)",
          lambda s: np_train(s.x, np.ones_like(s.g), np.zeros_like(s.b), eps)),
         ("gamma and beta are swapped (x_hat * beta + gamma)",
@@ -54,6 +58,14 @@ def train_mistakes(conv: Convention, eps: float) -> list[Mistake]:
              -np.asarray(s.x, np.float64).mean(axis=AXES, keepdims=True)
              / np.sqrt(np.asarray(s.x, np.float64).var(axis=AXES, keepdims=True) + eps))),
     ]
+
+
+def _updated(conv: Convention, s: Inputs) -> tuple[np.ndarray, np.ndarray]:
+    """The running statistics after one update with this batch, at the default momentum."""
+    mean, biased, unbiased = batch_stats(s.x)
+    var = unbiased if conv.unbiased_running else biased
+    return (conv.update(np.asarray(s.rm, np.float64), mean, conv.momentum),
+            conv.update(np.asarray(s.rv, np.float64), var, conv.momentum))
 
 
 def eval_mistakes(conv: Convention, eps: float) -> list[Mistake]:
@@ -124,6 +136,11 @@ def stats_mistake(conv: Convention, batches: list[np.ndarray], momentum: float, 
         (f"{conv.var_name} was updated with the standard deviation, not the variance",
          momentum, dict(std=True), True),
     ]
+    if conv.unbiased_running:
+        versions.append(
+            ("the unbiased correction n / (n - 1) used n = N, the batch size; n counts every value "
+             "a channel's statistics are taken over, n = N*H*W", momentum, dict(n_batch_only=True),
+             True))
     if custom:
         versions += [
             (f"the given momentum={momentum} was ignored (the default {conv.momentum} was "

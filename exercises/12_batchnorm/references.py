@@ -97,17 +97,21 @@ def batch_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def simulate(conv: Convention, batches: list[np.ndarray], momentum: float, *, flipped: bool = False,
-             unbiased: bool | None = None, std: bool = False) -> tuple[np.ndarray, np.ndarray]:
+             unbiased: bool | None = None, std: bool = False,
+             n_batch_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The running mean and variance after training calls on `batches`, starting from 0 and 1.
 
-    `flipped`, `unbiased` and `std` give the wrong versions: the other momentum convention,
-    the other variance, the standard deviation in place of the variance.
+    `flipped`, `unbiased`, `std` and `n_batch_only` give the wrong versions: the other momentum
+    convention, the other variance, the standard deviation in place of the variance, the
+    unbiased correction n / (n - 1) with n = N (the batch size) instead of N*H*W.
     """
     c = batches[0].shape[1]
     rm, rv = np.zeros(c), np.ones(c)
     unbiased = conv.unbiased_running if unbiased is None else unbiased
     for x in batches:
         mean, biased, unb = batch_stats(x)
+        if n_batch_only:
+            unb = biased * x.shape[0] / max(x.shape[0] - 1, 1)
         var = unb if unbiased else biased
         rm = conv.update(rm, mean, momentum, flipped)
         rv = conv.update(rv, np.sqrt(var) if std else var, momentum, flipped)

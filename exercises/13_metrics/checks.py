@@ -297,10 +297,11 @@ def averages(ctx: Context) -> str:
             f"R {mr:.3f}); weighted uses the support; micro = accuracy = {acc:.3f}")
 
 
-def _top_k_case(ctx: Context, labels: np.ndarray, scores: np.ndarray, k: int, what: str) -> float:
+def _top_k_case(ctx: Context, labels: np.ndarray, scores: np.ndarray, k: int, what: str,
+                advice: str = "") -> float:
     case = f"for {len(labels)} samples, {scores.shape[1]} classes, k={k}{what}"
-    got = _scalar(call(ctx, "top_k_accuracy", _copy(labels), _copy(scores), k=k, case=case),
-                  "top_k_accuracy", "one float")
+    got = _scalar(call(ctx, "top_k_accuracy", _copy(labels), _copy(scores), k=k, case=case,
+                       advice=advice), "top_k_accuracy", "one float")
     want = top_k_ref(labels, scores, k)
     if not agree(got, want):
         fail(f"top_k_accuracy returned {got:.6g} {case}; expected {want:.6g}. "
@@ -320,6 +321,10 @@ def top_k(ctx: Context) -> str:
     for k in (2, 3, 5):
         _top_k_case(ctx, labels, scores, k, "")
     _top_k_case(ctx, labels, scores, c, " (k = C: the true class is always among all C)")
+    _top_k_case(ctx, labels, scores, c + 2, f" (k > C = {c})",
+                advice="k may exceed the number of classes: every class is then among the top k, "
+                       "so the result is 1.0 (np.argpartition(scores, kth) needs kth < C; the rank "
+                       "rule (scores >= true_score[:, None]).sum(1) - 1 < k needs no special case).")
     probs = np.exp(scores[:5]) / np.exp(scores[:5]).sum(1, keepdims=True)
     _top_k_case(ctx, labels[:5], probs, 2, " (softmax probabilities)")
     got5 = top_k_ref(labels, scores, 5)

@@ -121,6 +121,10 @@ def prf_mistake(got: Triple, want: Triple, m: np.ndarray, average: str | None) -
         by_predictions = ("Your weights are how often each class was PREDICTED (column sums); "
                           "weighted averaging uses the support: how often each class is TRUE (row sums).")
         versions += [
+            ("Your weighted F1 is the harmonic mean of weighted precision and weighted recall. "
+             "Weighted F1 is the support-weighted MEAN of the per-class F1 scores: F1 per class "
+             "first, then the weighted average.",
+             lambda: {F1: _harmonic(float(wp), float(wr))}),
             (by_predictions, lambda: {PRECISION: float((predicted / predicted.sum()) @ p)}),
             (by_predictions, lambda: {RECALL: float((predicted / predicted.sum()) @ r)}),
             ("The weighted sum is not divided by the total support (the number of samples).",

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from resnet_kata.checks import Check, Context, fail
+from resnet_kata.checks import Check, CheckFailed, Context, fail
 from resnet_kata.checks.calls import call, invoke, require
 from resnet_kata.checks.training import curve, sparkline
 
@@ -218,8 +218,22 @@ def _data(ctx: Context, drv: Any, case: _Case, salt: int) -> tuple[Any, Any]:
     return drv.x(x), drv.y(y)
 
 
-def _learner_norms(ctx: Context, model: Any, x: Any, y: Any, case: _Case) -> np.ndarray:
-    out = call(ctx, "layer_grad_norms", model, x, y, case=case.text())
+NONE_GRADS = {
+    "torch": ("A model fresh from make_plain has every .grad None (torch.autograd.grad never fills "
+              "them): test `p.grad is not None` before touching a .grad, or use model.zero_grad(), "
+              "which handles None."),
+    "tf": ("tape.gradient returned None for a kernel: the tape saw no path to it. Run the forward "
+           "pass (model(x)) and the loss inside the `with tf.GradientTape() as tape:` block."),
+}
+
+
+def _learner_norms(ctx: Context, model: Any, x: Any, y: Any, case: _Case, when: str = "") -> np.ndarray:
+    try:
+        out = call(ctx, "layer_grad_norms", model, x, y, case=case.text() + when)
+    except CheckFailed as exc:
+        if "None" in exc.message:
+            fail(f"{exc.message} {NONE_GRADS[ctx.framework]}")
+        raise
     return _floats(out, "layer_grad_norms", "a list of floats, one per hidden layer")
 
 
@@ -227,7 +241,8 @@ def norms(ctx: Context) -> str:
     """The learner's norms equal the grader's recomputation, in depth order."""
     drv = driver(ctx)
     seen = {}
-    for salt, case in enumerate((_Case("plain"), _Case("residual", depth=6, width=24))):
+    # 12 blocks: more than 10, so names sorted as strings (hidden.10 < hidden.2) scramble the order
+    for salt, case in enumerate((_Case("plain", depth=12), _Case("residual", depth=6, width=24))):
         model = _make(ctx, drv, case.kind, case.depth, case.width, case.in_features, case.classes, salt)
         x, y = _data(ctx, drv, case, 10 + salt)
         want = ref_grads(drv, model, x, y, case.kind == "residual").norms()  # before the learner runs
@@ -238,7 +253,7 @@ def norms(ctx: Context) -> str:
                  returned=[float(v) for v in got], expected=[float(v) for v in want])
         seen[case.kind] = want
     p = seen["plain"]
-    return (f"equal to the grader's recomputation to 1e-4, first hidden layer first (plain depth 8: "
+    return (f"equal to the grader's recomputation to 1e-4, first hidden layer first (plain depth 12: "
             f"{p[0]:.3g} ... {p[-1]:.3g}).")
 
 
@@ -271,13 +286,27 @@ def side_effects(ctx: Context) -> str:
              "behind, and the learner's next optimizer step would use them. The rule: every .grad is "
              "None or zero afterwards (model.zero_grad(set_to_none=True) after reading the norms), or "
              "use torch.autograd.grad, which never writes .grad.")
+    if ctx.framework == "torch":
+        # mid-training: after an optimizer step, before the next zero_grad(), .grad is full
+        fresh = _make(ctx, drv, case.kind, case.depth, case.width, case.in_features, case.classes, 6)
+        drv.step_and_keep_grads(fresh, ctx.rng(21))
+        want = ref_grads(drv, fresh, x, y, False).norms()
+        mid = " after an optimizer step whose gradients are still in .grad"
+        got = _learner_norms(ctx, fresh, x, y, case, mid)
+        if len(got) == len(want) and not same(got, want):
+            fail(f"On a model in mid-training (after optimizer.step(), before the next zero_grad(), "
+                 f"so every .grad still holds the last step's gradient), `layer_grad_norms` "
+                 f"{case.text()} returned "
+                 f"{_show(got)}; the gradients of this batch give {_show(want)}: the new gradients "
+                 "were ADDED onto the ones already in .grad. Zero them before the backward pass "
+                 "(model.zero_grad()), or use torch.autograd.grad, which never reads or writes .grad.")
     rule = "no .grad left behind, " if ctx.framework == "torch" else ""
     return f"weights unchanged, {rule}the same numbers on a second call."
 
 
 def ratio(ctx: Context) -> str:
     """starvation_ratio = last / first."""
-    for values in ([2.0e-9, 3.0e-5, 0.5, 4.0], [0.8, 0.4, 0.2], [5.0, 5.0]):
+    for values in ([2.0e-9, 3.0e-5, 0.5, 4.0], [0.5, 4.0, 0.1, 2.0], [0.8, 0.4, 0.2], [5.0, 5.0]):
         got = call(ctx, "starvation_ratio", list(values), case=f"for norms {values}")
         try:
             got = float(np.asarray(got.numpy() if hasattr(got, "numpy") else got, np.float64).reshape(()))
@@ -285,10 +314,14 @@ def ratio(ctx: Context) -> str:
             fail(f"`starvation_ratio` returned {type(got).__name__}; it must return a float.")
         want = values[-1] / values[0]
         if not math.isclose(got, want, rel_tol=1e-6):
-            why = ("that is first / last. The ratio is the LAST hidden layer's norm over the FIRST's, so "
-                   "starvation of the early layers shows as a large number"
-                   if math.isclose(got, values[0] / values[-1], rel_tol=1e-6) else
-                   "it should be norms[-1] / norms[0]")
+            if math.isclose(got, values[0] / values[-1], rel_tol=1e-6):
+                why = ("that is first / last. The ratio is the LAST hidden layer's norm over the "
+                       "FIRST's, so starvation of the early layers shows as a large number")
+            elif math.isclose(got, max(values) / min(values), rel_tol=1e-6):
+                why = ("that is max / min, the spread of the norms. The ratio compares two layers by "
+                       "position: the LAST hidden layer's norm over the FIRST's, whatever lies between")
+            else:
+                why = "it should be norms[-1] / norms[0]"
             fail(f"`starvation_ratio({values})` returned {got:.6g}; expected {want:.6g}: {why}.")
     return "norms[-1] / norms[0]: large when the first layer starves."
 

@@ -81,6 +81,14 @@ class Torch:
     def leftover_grads(self, model: Any) -> list[str]:
         return [n for n, p in model.named_parameters() if p.grad is not None and bool(p.grad.abs().sum() > 0)]
 
+    def step_and_keep_grads(self, model: Any, rng: np.random.Generator) -> None:
+        """Mid-training: every .grad holds a gradient and a small SGD step was taken with it,
+        as after optimizer.step() and before the next zero_grad()."""
+        with self.torch.no_grad():
+            for p in model.parameters():
+                p.grad = self.A.tensor(rng.normal(0, 1.0, tuple(p.shape))).to(p.dtype)
+                p.sub_(0.01 * p.grad)
+
     def count(self, model: Any) -> int:
         return sum(p.numel() for p in model.parameters())
 

@@ -80,6 +80,20 @@ def norm_mistake(drv: Any, model: Any, x: Any, y: Any, got: np.ndarray, case: An
          "logits", lambda: loss("mse_probs")),
         ("they are L1 norms (sum of |g|): use the L2 norm, sqrt(sum g^2)",
          lambda: np.array([np.abs(g).sum() for g in ref.w])),
+        ("they are SPECTRAL norms (the largest singular value: torch.linalg.norm(g, 2), "
+         "keras.ops.norm(g, ord=2) or np.linalg.norm(g, 2) on a matrix): use the L2 norm of all "
+         "entries, sqrt(sum g^2) (torch.linalg.vector_norm(g), tf.norm(g))",
+         lambda: np.array([np.linalg.norm(g, 2) for g in ref.w])),
+        ("they are root-mean-square values (divided by the number of entries): use the L2 norm, "
+         "sqrt(sum g^2), not sqrt(mean g^2)",
+         lambda: np.array([np.sqrt(np.mean(g**2)) for g in ref.w])),
+        (f"they are in NAME order (hidden.10 sorts before hidden.2): with {d} hidden layers, "
+         "sorting parameter names as strings scrambles the depth order; iterate model.hidden, "
+         "or sort by the block index as a number",
+         lambda: want[_name_order(d)]),
+        ("they are the right norms in the wrong order: return them in depth order, hidden[0] "
+         "(nearest the input) first, by iterating model.hidden",
+         lambda: np.sort(want)[np.argsort(np.argsort(got))]),
     ], same=lambda a, b: same(a, b, 1e-3))
     if found:
         return found
@@ -87,6 +101,11 @@ def norm_mistake(drv: Any, model: Any, x: Any, y: Any, got: np.ndarray, case: An
     return (f"the first difference is at hidden layer {bad}: {got[bad]:.6g} instead of {want[bad]:.6g}. "
             "Use the mean cross-entropy of the logits, one backward pass, and the L2 norm of each "
             "hidden layer's weight gradient")
+
+
+def _name_order(depth: int) -> np.ndarray:
+    """The block indices as sorted by their names: 0, 1, 10, 11, 2, ..."""
+    return np.array(sorted(range(depth), key=str))
 
 
 def init_hint(framework: str, drv: Any, model: Any) -> str:

@@ -116,6 +116,35 @@ TORCH_BUGS = {
           "out = self.bn2(self.cbam(self.conv2(out)))")],
         [("function", "between conv2 and bn2")],
     ),
+    "channel_softmax": (
+        [(TORCH_GATE, "gate = torch.softmax(self.mlp(avg) + self.mlp(mx), dim=1)")],
+        [("ca_function", "a softmax over the channels")],
+    ),
+    "spatial_padding_hardcoded_3": (
+        [("padding=kernel_size // 2, bias=False", "padding=3, bias=False")],
+        [("sa_padding", "use padding=1 (k // 2)")],
+    ),
+    "spatial_bn_after_conv": (
+        [("self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)",
+          "self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)\n"
+          "        self.bn = nn.BatchNorm2d(1)"),
+         ("return x * torch.sigmoid(self.conv(pooled))",
+          "return x * torch.sigmoid(self.bn(self.conv(pooled)))")],
+        [("sa_params", "unexpected parameters in `bn`")],
+    ),
+    "cbam_ignores_kernel_size": (
+        [("self.spatial = SpatialAttention(kernel_size)", "self.spatial = SpatialAttention()")],
+        [("cbam_structure", "`spatial.conv` kernel is")],
+    ),
+    "block_ignores_reduction": (
+        [("self.cbam = CBAM(out_channels, reduction)", "self.cbam = CBAM(out_channels)")],
+        [("params", "`cbam.channel.fc1` maps")],
+    ),
+    "shortcut_conv_in_every_block": (
+        [("self.downsample = None\n", "self.downsample = None\n"
+          "        self.proj = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)\n")],
+        [("shortcut", "`proj` (")],
+    ),
     "detached_channel_gate": (
         [("return x * gate[:, :, None, None]", "return x * gate[:, :, None, None].detach()")],
         [("ca_gradients", "differ")],
@@ -156,6 +185,101 @@ TF_BUGS = {
     "cbam_on_the_shortcut": (
         [(TF_CBAM, "identity = self.cbam(identity)")],
         [("function", "refines the shortcut instead of the residual branch")],
+    ),
+    "max_only": (
+        [(TF_GATE, "gate = ops.sigmoid(self.mlp(mx))")],
+        [("ca_pooling", "the global AVERAGE never reaches the MLP"),
+         ("ca_function", "only the MAX-pooled descriptor")],
+    ),
+    "two_separate_mlps": (
+        [("self.fc2 = layers.Dense(channels)",
+          "self.fc2 = layers.Dense(channels)\n"
+          "        self.fc1_max = layers.Dense(hidden)\n"
+          "        self.fc2_max = layers.Dense(channels)"),
+         (TF_GATE, "gate = ops.sigmoid(self.mlp(avg) + self.fc2_max(ops.relu(self.fc1_max(mx))))")],
+        [("ca_shared", "ONE shared MLP"), ("ca_params", "unexpected parameters in `fc1_max`")],
+    ),
+    "concatenated_descriptors": (
+        [(TF_GATE, "gate = ops.sigmoid(self.mlp(ops.concatenate([avg, mx], axis=-1)))")],
+        [("ca_shared", "the two descriptors were concatenated")],
+    ),
+    "descriptors_summed_before_the_mlp": (
+        [(TF_GATE, "gate = ops.sigmoid(self.mlp(avg + mx))")],
+        [("ca_function", "added BEFORE the MLP")],
+    ),
+    "channel_softmax": (
+        [(TF_GATE, "gate = ops.softmax(self.mlp(avg) + self.mlp(mx), axis=-1)")],
+        [("ca_function", "a softmax over the channels")],
+    ),
+    "hidden_without_max": (
+        [("hidden = max(1, channels // reduction)", "hidden = channels // reduction")],
+        [("ca_hidden", "keep at least one hidden unit, max(1, channels // reduction)")],
+    ),
+    "spatial_mean_only": (
+        [(TF_POOLED, "[ops.mean(x, axis=-1, keepdims=True), ops.mean(x, axis=-1, keepdims=True)], axis=-1)")],
+        [("sa_pooling", "the max across channels never reaches the conv"),
+         ("sa_function", "the channel-wise MAX is missing")],
+    ),
+    "spatial_pools_over_hw": (
+        [(TF_POOLED, "[ops.mean(x, axis=(1, 2, 3), keepdims=True) + 0 * x[..., :1],\n"
+          "             ops.max(x, axis=(1, 2, 3), keepdims=True) + 0 * x[..., :1]], axis=-1)")],
+        [("sa_gate", "something pools over height and width")],
+    ),
+    "spatial_softmax_over_positions": (
+        [("return x * ops.sigmoid(self.conv(pooled))",
+          "z = self.conv(pooled)\n"
+          "        flat = ops.reshape(z, (ops.shape(z)[0], -1))\n"
+          "        return x * ops.reshape(ops.softmax(flat, axis=-1), ops.shape(z))")],
+        [("sa_gate", "softmax over H x W"), ("sa_function", "softmax over the positions")],
+    ),
+    "spatial_conv_with_bias": (
+        [('self.conv = layers.Conv2D(1, kernel_size, padding="same", use_bias=False)',
+          'self.conv = layers.Conv2D(1, kernel_size, padding="same")')],
+        [("sa_params", "fixes the spatial conv without a bias"),
+         ("params", "`cbam.spatial.conv` has a bias")],
+    ),
+    "spatial_bn_after_conv": (
+        [('self.conv = layers.Conv2D(1, kernel_size, padding="same", use_bias=False)',
+          'self.conv = layers.Conv2D(1, kernel_size, padding="same", use_bias=False)\n'
+          "        self.bn = layers.BatchNormalization()"),
+         ("return x * ops.sigmoid(self.conv(pooled))",
+          "return x * ops.sigmoid(self.bn(self.conv(pooled), training=training))")],
+        [("sa_params", "SpatialAttention has no BatchNorm, so no non-trainable weights")],
+    ),
+    "cbam_ignores_kernel_size": (
+        [("self.spatial = SpatialAttention(kernel_size)", "self.spatial = SpatialAttention()")],
+        [("cbam_structure", "`spatial.conv` kernel is")],
+    ),
+    "parallel_attention": (
+        [("return self.spatial(self.channel(x))",
+          "return self.channel(x) * ops.sigmoid(self.spatial.conv(ops.concatenate(\n"
+          "            [ops.mean(x, axis=-1, keepdims=True),\n"
+          "             ops.max(x, axis=-1, keepdims=True)], axis=-1)))")],
+        [("cbam_function", "run in parallel")],
+    ),
+    "cbam_after_the_add": (
+        [("\n        " + TF_CBAM, ""),
+         ("return ops.relu(out + identity)", "return ops.relu(self.cbam(out + identity))")],
+        [("function", "CBAM refines the sum after the add"), ("identity", "relu(x)")],
+    ),
+    "cbam_before_bn2": (
+        [("out = self.bn2(self.conv2(out), training=training)\n        " + TF_CBAM,
+          "out = self.bn2(self.cbam(self.conv2(out)), training=training)")],
+        [("function", "between conv2 and bn2")],
+    ),
+    "block_ignores_reduction": (
+        [("self.cbam = CBAM(out_channels, reduction)", "self.cbam = CBAM(out_channels)")],
+        [("params", "`cbam.channel.fc1` maps")],
+    ),
+    "shortcut_conv_in_every_block": (
+        [("self.downsample = None\n", "self.downsample = None\n"
+          "        self.proj = layers.Conv2D(out_channels, 1, strides=stride, use_bias=False)\n"),
+         ("identity = x if", "self.proj(x)\n        identity = x if")],
+        [("shortcut", "`proj` (")],
+    ),
+    "detached_channel_gate": (
+        [("return x * gate[:, None, None, :]", "return x * ops.stop_gradient(gate)[:, None, None, :]")],
+        [("ca_gradients", "differ")],
     ),
     "bn_always_inference": (
         [("out = self.bn2(self.conv2(out), training=training)",
@@ -425,6 +549,18 @@ test_cases = case_test(EX, [
     *variants("tf", TF_VARIANTS,
               only=lambda variant: None if variant == next(iter(TF_VARIANTS)) else TF_ALL_BUT_TRAINING),
 ], slow=["tf-conv1x1_mlp_with_fused_activations", "tf-dense_on_pooled_map_functional"])
+
+
+@pytest.mark.parametrize("framework", [pytest.param(fw, marks=[needs(fw), getattr(pytest.mark, fw)])
+                                       for fw in ("torch", "tf")])
+def test_attention_parameters_are_not_blamed_on_the_shortcut(grade_source, framework):
+    """A second MLP inside CBAM is the params check's to name, not the shortcut rule's."""
+    edits = (TORCH_BUGS if framework == "torch" else TF_BUGS)["two_separate_mlps"][0]
+    record = grade_source(EX, framework, mutate(solution_source(EX, framework), *edits),
+                          only=["api", "shortcut", "params"])
+    assert check_of(record, "shortcut").status == "pass", check_of(record, "shortcut").message
+    params = check_of(record, "params")
+    assert params.status == "fail" and "unexpected parameters in `cbam.channel.fc1_max`" in params.message
 
 
 @pytest.mark.torch

@@ -105,7 +105,26 @@ TORCH_BUGS = {
     "relu_before_add": (
         [("out = self.bn2(self.conv2(out))\n        return F.relu(out + x)",
           "out = F.relu(self.bn2(self.conv2(out)))\n        return out + x")],
-        "item1_skip", "does not compute the block's data flow",
+        "item1_skip", "a ReLU after bn2 on the branch and none after the add",
+    ),
+    "skip_from_the_first_conv": (
+        [("out = F.relu(self.bn1(self.conv1(x)))\n        out = self.bn2(self.conv2(out))\n"
+          "        return F.relu(out + x)",
+          "h = F.relu(self.bn1(self.conv1(x)))\n        out = self.bn2(self.conv2(h))\n"
+          "        return F.relu(out + h)")],
+        "item1_skip", "the skip adds relu(bn1(conv1(x)))",
+    ),
+    "relu_before_bn1": (
+        [("out = F.relu(self.bn1(self.conv1(x)))\n        out = self.bn2(self.conv2(out))\n"
+          "        return F.relu(out + x)",
+          "out = self.bn1(F.relu(self.conv1(x)))\n        out = self.bn2(self.conv2(out))\n"
+          "        return F.relu(out + x)")],
+        "item1_skip", "the ReLU comes before bn1",
+    ),
+    "bn2_after_the_add": (
+        [("out = self.bn2(self.conv2(out))\n        return F.relu(out + x)",
+          "return F.relu(self.bn2(self.conv2(out) + x))")],
+        "item1_skip", "bn2 is applied after the add",
     ),
     "hard_coded_512": (
         [("nn.Linear(model.fc.in_features, num_classes)", "nn.Linear(512, num_classes)")],
@@ -138,6 +157,29 @@ TORCH_BUGS = {
           "model.conv1.reset_parameters()\n    model.fc = nn.Linear(model.fc.in_features, num_classes)")],
         "item2_head", "changed the pretrained `conv1.weight`",
     ),
+    "softmax_hook_on_the_head": (
+        [("    return model\n\n\n# -- Item 3",
+          "    model.register_forward_hook(lambda module, inputs, out: out.softmax(dim=1))\n"
+          "    return model\n\n\n# -- Item 3")],
+        "item2_head", "a softmax over the classes is applied to fc's output",
+    ),
+    "softmax_over_the_batch": (
+        [("    return model\n\n\n# -- Item 3",
+          "    model.register_forward_hook(lambda module, inputs, out: out.softmax(dim=0))\n"
+          "    return model\n\n\n# -- Item 3")],
+        "item2_head", "a softmax over the wrong dimension (dim=0, the batch)",
+    ),
+    "softmax_twice": (
+        [("    return model\n\n\n# -- Item 3",
+          "    model.register_forward_hook(lambda module, inputs, out: out.softmax(1).softmax(1))\n"
+          "    return model\n\n\n# -- Item 3")],
+        "item2_head", "a softmax applied twice",
+    ),
+    "max_pooled_features": (
+        [("    return model\n\n\n# -- Item 3",
+          "    model.avgpool = nn.AdaptiveMaxPool2d(1)\n    return model\n\n\n# -- Item 3")],
+        "item2_head", "the pooled features are a global MAX",
+    ),
     "returns_the_rate_not_a_factor": (
         [("    def factor(epoch: int) -> float:\n        return min(",
           "    base_lr = optimizer.param_groups[0]['lr']\n\n"
@@ -160,6 +202,65 @@ TORCH_BUGS = {
     "num_classes_ignored": (
         [("return ResNet((2, 2, 2, 2), num_classes)", "return ResNet((2, 2, 2, 2))")],
         "item4_resnet18", "expected (1, 10) logits",
+    ),
+    "resnet_relu_before_add": (
+        [("return F.relu(self.bn2(self.conv2(out)) + identity)",
+          "return F.relu(F.relu(self.bn2(self.conv2(out))) + identity)")],
+        "item4_resnet18", "a ReLU after bn2, before the add",
+    ),
+    "resnet_no_final_relu": (
+        [("return F.relu(self.bn2(self.conv2(out)) + identity)",
+          "return self.bn2(self.conv2(out)) + identity")],
+        "item4_resnet18", "the ReLU after the add is missing",
+    ),
+    "resnet_skip_from_the_first_conv": (
+        [("return F.relu(self.bn2(self.conv2(out)) + identity)",
+          "return F.relu(self.bn2(self.conv2(out)) + out)")],
+        "item4_resnet18", "the skip adds relu(bn1(conv1(x)))",
+    ),
+    "resnet_shortcut_without_bn": (
+        [("identity = x if self.downsample is None else self.downsample(x)",
+          "identity = x if self.downsample is None else self.downsample[0](x)")],
+        "item4_resnet18", "the shortcut skips its BatchNorm",
+    ),
+    "resnet_relu_before_bn": (
+        [("out = F.relu(self.bn1(self.conv1(x)))\n        return F.relu(self.bn2",
+          "out = self.bn1(F.relu(self.conv1(x)))\n        return F.relu(self.bn2")],
+        "item4_resnet18", "the ReLU comes before bn1",
+    ),
+    "resnet_stride_on_conv2": (
+        [("nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)",
+          "nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False)"),
+         ("nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)",
+          "nn.Conv2d(out_channels, out_channels, 3, stride, 1, bias=False)")],
+        "item4_resnet18", "the stride sits on conv2",
+    ),
+    "resnet_no_maxpool": (
+        [("x = self.maxpool(F.relu(self.bn1(self.conv1(x))))", "x = F.relu(self.bn1(self.conv1(x)))")],
+        "item4_resnet18", "the stem's max pool is never applied",
+    ),
+    "resnet_maxpool_unpadded": (
+        [("self.maxpool = nn.MaxPool2d(3, 2, 1)", "self.maxpool = nn.MaxPool2d(3, 2)")],
+        "item4_resnet18", "the stem's max pool has no padding",
+    ),
+    "resnet_global_max_pool": (
+        [("F.adaptive_avg_pool2d(x, 1)", "F.adaptive_max_pool2d(x, 1)")],
+        "item4_resnet18", "the features are max-pooled",
+    ),
+    "resnet_softmax": (
+        [("return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))",
+          "return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)).softmax(dim=1)")],
+        "item4_resnet18", "a softmax over the classes",
+    ),
+    "resnet_softmax_over_the_batch": (
+        [("return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))",
+          "return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)).softmax(dim=0)")],
+        "item4_resnet18", "a softmax over the wrong dimension",
+    ),
+    "resnet_bn_always_eval": (
+        [("x = self.maxpool(F.relu(self.bn1(self.conv1(x))))",
+          "self.eval()\n        x = self.maxpool(F.relu(self.bn1(self.conv1(x))))")],
+        "item4_resnet18", "BatchNorm ran in eval mode while the model was called in train mode",
     ),
 }
 
@@ -184,6 +285,26 @@ TF_BUGS = {
         [("else self.downsample(x, training=training)", "else self.downsample(x, training=False)")],
         "item1_shortcut", "train mode",
     ),
+    "relu_before_add": (
+        [("out = self.bn2(self.conv2(out), training=training)",
+          "out = ops.relu(self.bn2(self.conv2(out), training=training))")],
+        "item1_shortcut", "a ReLU after bn2, before the add",
+    ),
+    "no_final_relu": (
+        [("return ops.relu(out + shortcut)", "return out + shortcut")],
+        "item1_shortcut", "the final ReLU after the add is missing",
+    ),
+    "skip_from_the_first_conv": (
+        [("out = ops.relu(self.bn1(self.conv1(x), training=training))",
+          "out = h = ops.relu(self.bn1(self.conv1(x), training=training))"),
+         ("return ops.relu(out + shortcut)", "return ops.relu(out + h)")],
+        "item1_shortcut", "the skip adds relu(bn1(conv1(x)))",
+    ),
+    "relu_before_bn1": (
+        [("out = ops.relu(self.bn1(self.conv1(x), training=training))",
+          "out = self.bn1(ops.relu(self.conv1(x)), training=training)")],
+        "item1_shortcut", "the ReLU comes before bn1",
+    ),
     "projection_without_stride": (
         [("layers.Conv2D(self.filters, 1, strides=self.stride, use_bias=False)",
           "layers.Conv2D(self.filters, 1, use_bias=False)")],
@@ -207,6 +328,44 @@ TF_BUGS = {
         [("x = layers.Conv1D(64, 3, padding=\"same\", use_bias=False)(inputs)",
           "x = layers.Conv1D(64, 3, padding=\"same\")(inputs)")],
         "item2_conv1d", "25,866 trainable",
+    ),
+    "audio_relu_before_add": (
+        [("y = layers.BatchNormalization()(y)\n", "y = layers.ReLU()(layers.BatchNormalization()(y))\n")],
+        "item2_conv1d", "a ReLU after the block's second BN, before the add",
+    ),
+    "audio_no_final_relu": (
+        [("x = layers.ReLU()(layers.Add()([x, y]))", "x = layers.Add()([x, y])")],
+        "item2_conv1d", "the ReLU after the add is missing",
+    ),
+    "audio_skip_from_the_first_conv": (
+        [("y = layers.ReLU()(layers.BatchNormalization()(y))",
+          "y = h = layers.ReLU()(layers.BatchNormalization()(y))"),
+         ("layers.Add()([x, y])", "layers.Add()([h, y])")],
+        "item2_conv1d", "the skip adds the output of the block's first conv-BN-ReLU",
+    ),
+    "audio_relu_before_bn": (
+        [("x = layers.ReLU()(layers.BatchNormalization()(x))",
+          "x = layers.BatchNormalization()(layers.ReLU()(x))")],
+        "item2_conv1d", "a ReLU comes before its BatchNormalization",
+    ),
+    "audio_pool_after_the_block": (
+        [("    x = layers.MaxPooling1D(pool_size=2)(x)\n", ""),
+         ("x = layers.GlobalAveragePooling1D()(x)",
+          "x = layers.GlobalAveragePooling1D()(layers.MaxPooling1D(pool_size=2)(x))")],
+        "item2_conv1d", "the max pool comes after the residual block",
+    ),
+    "audio_global_max_pool": (
+        [("layers.GlobalAveragePooling1D()", "layers.GlobalMaxPooling1D()")],
+        "item2_conv1d", "the features are max-pooled over time",
+    ),
+    "audio_softmax": (
+        [("layers.Dense(num_classes)(x)", "layers.Dense(num_classes, activation=\"softmax\")(x)")],
+        "item2_conv1d", "a softmax is applied to the output",
+    ),
+    "audio_softmax_twice": (
+        [("layers.Dense(num_classes)(x)",
+          "layers.Softmax()(layers.Dense(num_classes, activation=\"softmax\")(x))")],
+        "item2_conv1d", "a softmax is applied twice",
     ),
     "clipnorm_per_tensor": (
         [("global_clipnorm=max_norm", "clipnorm=max_norm")],
@@ -323,6 +482,67 @@ TORCH_VARIANTS = {
 
             return LambdaLR(optimizer, factor)
     """),
+    "torchvision_style_make_layer": (4, """
+        class BasicBlock(nn.Module):
+            expansion = 1
+
+            def __init__(self, inplanes, planes, stride=1, downsample=None):
+                super().__init__()
+                self.conv1 = nn.Conv2d(inplanes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+                self.bn1 = nn.BatchNorm2d(planes)
+                self.relu = nn.ReLU(inplace=True)
+                self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, padding=1, bias=False)
+                self.bn2 = nn.BatchNorm2d(planes)
+                self.downsample = downsample
+
+            def forward(self, x):
+                identity = x
+                out = self.relu(self.bn1(self.conv1(x)))
+                out = self.bn2(self.conv2(out))
+                if self.downsample is not None:
+                    identity = self.downsample(x)
+                out += identity
+                return self.relu(out)
+
+
+        class ResNet(nn.Module):
+            def __init__(self, blocks, num_classes=1000):
+                super().__init__()
+                self.inplanes = 64
+                self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+                self.bn1 = nn.BatchNorm2d(64)
+                self.relu = nn.ReLU(inplace=True)
+                self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+                self.layer1 = self._make_layer(64, blocks[0])
+                self.layer2 = self._make_layer(128, blocks[1], stride=2)
+                self.layer3 = self._make_layer(256, blocks[2], stride=2)
+                self.layer4 = self._make_layer(512, blocks[3], stride=2)
+                self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+                self.fc = nn.Linear(512, num_classes)
+                for m in self.modules():
+                    if isinstance(m, nn.Conv2d):
+                        nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+            def _make_layer(self, planes, n, stride=1):
+                downsample = None
+                if stride != 1 or self.inplanes != planes:
+                    downsample = nn.Sequential(
+                        nn.Conv2d(self.inplanes, planes, 1, stride=stride, bias=False),
+                        nn.BatchNorm2d(planes))
+                layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
+                self.inplanes = planes
+                layers += [BasicBlock(planes, planes) for _ in range(1, n)]
+                return nn.Sequential(*layers)
+
+            def forward(self, x):
+                x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+                x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+                return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+        def resnet18(num_classes=1000):
+            return ResNet([2, 2, 2, 2], num_classes=num_classes)
+    """),
 }
 
 TF_VARIANTS = {
@@ -394,6 +614,33 @@ TF_VARIANTS = {
             x = layers.Activation("relu")(layers.add([x, y]))
             logits = layers.Dense(num_classes)(layers.GlobalAveragePooling1D()(x))
             return keras.Model(inputs=inputs, outputs=logits, name="audio_resnet")
+    """),
+    "subclassed_model_block_layers_first": (2, """
+        class AudioNet(keras.Model):
+            def __init__(self, in_channels, num_classes):
+                super().__init__()
+                # the block's layers are made first: the grader must not rely on the order
+                self.block_bn2 = layers.BatchNormalization()
+                self.block_conv2 = layers.Conv1D(64, 3, padding="same", use_bias=False)
+                self.block_bn1 = layers.BatchNormalization()
+                self.block_conv1 = layers.Conv1D(64, 3, padding="same", use_bias=False)
+                self.stem_conv = layers.Conv1D(64, 3, padding="same", use_bias=False)
+                self.stem_bn = layers.BatchNormalization()
+                self.pool = layers.MaxPooling1D(2)
+                self.head = layers.Dense(num_classes)
+
+            def call(self, x, training=None):
+                x = ops.relu(self.stem_bn(self.stem_conv(x), training=training))
+                x = self.pool(x)
+                y = ops.relu(self.block_bn1(self.block_conv1(x), training=training))
+                y = self.block_bn2(self.block_conv2(y), training=training)
+                return self.head(ops.mean(ops.relu(x + y), axis=1))
+
+
+        def audio_model(in_channels=1, num_classes=10):
+            model = AudioNet(in_channels, num_classes)
+            model.build((None, None, in_channels))
+            return model
     """),
     "own_training_loop": (3, """
         import numpy as np

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from resnet_kata import i18n
 from resnet_kata.checks import Check, CheckFailed, Context, close, fail
 from resnet_kata.checks import spec as S
 from resnet_kata.checks.blocks import BlockSpec, Case, block_checks, build, call_text
@@ -237,6 +238,35 @@ def _reworded(check: Check, path: str) -> Check:
     return replace(check, run=run)
 
 
+def _bn_statistics_suffix() -> str:
+    """The words the shared params message adds to a Keras count, about BN statistics, in the
+    language the kit speaks (the difference between its two templates)."""
+    full = i18n._("{t:,} trainable + {n:,} non-trainable (BN moving mean and variance)")
+    bare = i18n._("{t:,} trainable + {n:,} non-trainable")
+    return full[len(bare):] if full.startswith(bare) else " (BN moving mean and variance)"
+
+
+def without_bn_statistics(check: Check, cls: str) -> Check:
+    """The shared params check tells a Keras learner the non-trainable count is "BN moving mean
+    and variance"; `cls` has no BatchNorm, so say that instead."""
+    inner = check.run
+
+    def run(ctx: Context) -> str | None:
+        try:
+            return inner(ctx)
+        except CheckFailed as exc:
+            suffix = _bn_statistics_suffix()
+            if suffix in exc.message:
+                instead = (f" ({cls} has no BatchNorm, so no non-trainable weights; any you have "
+                           "come from a layer the statement does not list)"
+                           if i18n.language() == "en" else "")
+                exc.message = exc.message.replace(suffix, instead, 1)
+                exc.args = (exc.message,)
+            raise
+
+    return replace(check, run=run)
+
+
 BN_BIAS = "a conv followed by BatchNorm needs none, BN's beta already shifts"
 SA_BIAS = ("this exercise fixes the spatial conv without a bias (and no BatchNorm after it): "
            "2·k·k weights")
@@ -257,7 +287,7 @@ def channel_checks(spec: BlockSpec, hidden: list[tuple[tuple[Any, ...], dict[str
         battery["shapes"],
         Check("shared", "One MLP shared by the average and max descriptors",
               _shared_mlp(spec, gate), needs=("api",)),
-        battery["params"], battery["structure"], battery["function"],
+        without_bn_statistics(battery["params"], spec.cls), battery["structure"], battery["function"],
         channel_gate_check(spec, gate, CHANNEL_WORDS),
         Check("pooling", "Pooling: the average AND the max feed the MLP",
               _channel_pooling(spec, pooling), needs=("shapes",)),
@@ -271,7 +301,7 @@ def spatial_checks(spec: BlockSpec, gate: Case, prefix: str = "sa_") -> list[Che
     battery = {c.name: c for c in block_checks(replace(spec, training=None, zero_branch=None))}
     order = [
         battery["api"], battery["shapes"],
-        _reworded(battery["params"], "conv"),
+        without_bn_statistics(_reworded(battery["params"], "conv"), spec.cls),
         _reworded(battery["structure"], "conv"),
         Check("padding", "Padding keeps H and W", _spatial_padding(spec, spec.function_cases),
               needs=("api",)),
@@ -289,6 +319,7 @@ def module_checks(spec: BlockSpec, prefix: str = "cbam_") -> list[Check]:
     """CBAM: the battery (its function check names the order), with the bias wording fixed."""
     battery = reword_block(block_checks(replace(spec, training=None, zero_branch=None)),
                            "spatial.conv")
+    battery = [without_bn_statistics(c, spec.cls) if c.name == "params" else c for c in battery]
     return prefixed(battery, prefix, spec.cls)
 
 

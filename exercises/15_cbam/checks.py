@@ -1,5 +1,8 @@
 """Checks for 15_cbam: ChannelAttention, SpatialAttention, CBAM and CBAMBasicBlock."""
 
+from dataclasses import replace
+
+from resnet_kata.checks import Check, CheckFailed
 from resnet_kata.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
 from resnet_kata.checks.residual import (
     BASIC_RULE,
@@ -178,9 +181,38 @@ SPEC = BlockSpec(
 )
 
 
+def _rule_layers(*args, **kwargs) -> dict:
+    """The block's layers for the shortcut rule, with CBAM as one unit: the rule counts the
+    parameters outside the listed layers as shortcut parameters, and CBAM's own (a second
+    MLP, a BN after the spatial conv) are not; the params check names those."""
+    layers = {k: v for k, v in ON_BRANCH.block_layers(*args, **kwargs).items()
+              if not k.startswith("cbam.")}
+    return {**layers, "cbam": Dense(0, 0)}
+
+
+SHORTCUT_WHERE = (" The parameters named here sit outside conv1, bn1, conv2, bn2 and cbam, where "
+                  "only a shortcut could add them; extra parameters inside `cbam` are reported by "
+                  "the params check, not here.")
+
+
+def _shortcut_rule() -> Check:
+    rule = projection_rule(replace(SPEC, layers=_rule_layers), RULE_CASES, basic_why, BASIC_RULE)
+    inner = rule.run
+
+    def run(ctx):
+        try:
+            return inner(ctx)
+        except CheckFailed as exc:
+            if "should have no shortcut parameters" in exc.message:
+                exc.message += SHORTCUT_WHERE
+                exc.args = (exc.message,)
+            raise
+
+    return replace(rule, run=run)
+
+
 def checks(framework: str):
-    block = insert_rule(reword_block(block_checks(SPEC), "cbam.spatial.conv"),
-                        projection_rule(SPEC, RULE_CASES, basic_why, BASIC_RULE))
+    block = insert_rule(reword_block(block_checks(SPEC), "cbam.spatial.conv"), _shortcut_rule())
     return [
         *channel_checks(CHANNEL, CHANNEL_HIDDEN, CHANNEL_GATE, CHANNEL_POOLING),
         *spatial_checks(SPATIAL, Case((), (3, 6, 7, 9))),

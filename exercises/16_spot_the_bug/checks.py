@@ -10,6 +10,7 @@ which import their framework inside their functions.
 
 from resnet_kata.checks import Check
 from resnet_kata.checks.blocks import BlockSpec, Case
+from resnet_kata.checks.residual import add_mistakes
 from resnet_kata.checks.spec import BN, Conv, Seq
 
 from .driver_tf import AudioCase, ClipRun, ClipSpec, audio_item, clipping_item
@@ -20,11 +21,41 @@ from .references import Warmup
 # -- residual blocks: torch item 1 (the skip adds) and tf item 1 (a shortcut at every stride)
 
 
-def flow(A, b, x, training):
-    out = A.relu(A.call(b.bn1, A.call(b.conv1, x, training), training))
-    out = A.call(b.bn2, A.call(b.conv2, out, training), training)
+def _first(A, b, x, training):
+    return A.relu(A.call(b.bn1, A.call(b.conv1, x, training), training))
+
+
+def _branch(A, b, x, training):
+    return A.call(b.bn2, A.call(b.conv2, _first(A, b, x, training), training), training)
+
+
+def _identity(A, b, x, training):
     downsample = getattr(b, "downsample", None)
-    return A.relu(out + (x if downsample is None else A.call(downsample, x, training)))
+    return x if downsample is None else A.call(downsample, x, training)
+
+
+def flow(A, b, x, training):
+    return A.relu(_branch(A, b, x, training) + _identity(A, b, x, training))
+
+
+# the named wrong wirings of a block with the right layers, for the battery's function check
+BLOCK_MISTAKES = {
+    **add_mistakes(_branch, "bn2"),
+    "the skip adds relu(bn1(conv1(x))), the output of the first conv, instead of the block's "
+    "input x; the shortcut carries x itself (or downsample(x)) to the add":
+        lambda A, b, x, t: A.relu(
+            A.call(b.bn2, A.call(b.conv2, _first(A, b, x, t), t), t) + _first(A, b, x, t)),
+    "the ReLU comes before bn1 (conv1 - ReLU - bn1): each conv is followed by its BN, then the "
+    "ReLU":
+        lambda A, b, x, t: A.relu(A.call(b.bn2, A.call(b.conv2, A.call(
+            b.bn1, A.relu(A.call(b.conv1, x, t)), t), t), t) + _identity(A, b, x, t)),
+    "bn2 is applied after the add: it belongs on the branch, before the add, "
+    "relu(bn2(conv2(.)) + shortcut)":
+        lambda A, b, x, t: A.relu(A.call(b.bn2, A.call(
+            b.conv2, _first(A, b, x, t), t) + _identity(A, b, x, t), t)),
+    "x is added twice (once before the final ReLU and once after it)":
+        lambda A, b, x, t: A.relu(_branch(A, b, x, t) + _identity(A, b, x, t)) + _identity(A, b, x, t),
+}
 
 
 def add_layers(channels: int) -> dict:
@@ -53,6 +84,7 @@ ADD_SPEC = BlockSpec(
     ],
     function_cases=[Case((8,), (4, 8, 6, 5), (4, 8, 6, 5)), Case((16,), (2, 16, 4, 4), (2, 16, 4, 4))],
     count_formula="18C² + 4C: two 3x3 convs and two BNs, and nothing for the skip",
+    wrong_flows=BLOCK_MISTAKES,
     zero_branch=("bn2", Case((8,), (4, 8, 5, 5), (4, 8, 5, 5))),
 )
 
@@ -103,6 +135,7 @@ SHORTCUT_SPEC = BlockSpec(
         Case((32,), (2, 16, 7, 7), (2, 32, 4, 4), {"stride": 2}),
     ],
     count_formula="two 3x3 convs and two BNs, plus a 1x1 conv and a BN when the shape changes",
+    wrong_flows=BLOCK_MISTAKES,
     likely={
         ("downsample", "missing"): "the shape changes here (a stride or a change of channels), so "
                                    "x needs the 1x1 projection",

@@ -11,6 +11,7 @@ import numpy as np
 
 from resnet_kata.checks import Context, close, fail, fmt_shape, max_rel_diff
 from resnet_kata.checks.blocks import shown
+from resnet_kata.checks.mistakes import name_mistake
 
 from .calling import attempt
 from .mistakes import Update, clip_mistake
@@ -119,9 +120,178 @@ def audio_item(name: str, cases: Sequence[AudioCase], kernel: int, pool: int,
                 fail(f"`{text}` has {counts[0]:,} trainable + {counts[1]:,} non-trainable "
                      f"parameters; expected {case.counts[0]:,} + {case.counts[1]:,}. Compare "
                      "the layers with the statement's list (convs without bias, three BNs).")
+            audio_function(ctx, model, found, text, case.in_shape)
         return lesson
 
     return run
+
+
+# the named wrong forwards of the audio model: a sentence -> the flags of `audio_reference`
+AUDIO_MISTAKES: dict[str, frozenset[str]] = {
+    "a ReLU after the block's second BN, before the add: the only ReLU after it comes after the "
+    "add, relu(bn(conv(.)) + x)": frozenset({"relu_before_add"}),
+    "a ReLU after the block's second BN and none after the add: the block ends with "
+    "relu(bn(conv(.)) + x)": frozenset({"relu_before_add", "no_final_relu"}),
+    "the ReLU after the add is missing: the block ends with relu(bn(conv(.)) + x)":
+        frozenset({"no_final_relu"}),
+    "the skip connection is never added: the block returns relu(bn(conv(.)) + x), x being the "
+    "block's input": frozenset({"no_skip"}),
+    "the skip adds the output of the block's first conv-BN-ReLU instead of the block's input "
+    "(the pooled features)": frozenset({"skip_from_first"}),
+    **{"a ReLU comes before its BatchNormalization (conv - ReLU - BN): each conv is followed by "
+       f"its BN, then the ReLU{where}": frozenset(flags) for where, flags in (
+        ("", {"relu_before_bn0", "relu_before_bn1"}), (" (after the first conv)", {"relu_before_bn0"}),
+        (" (in the block)", {"relu_before_bn1"}))},
+    "the max pool comes after the residual block: it follows the first conv-BN-ReLU, before "
+    "the block": frozenset({"pool_after_block"}),
+    "the first conv's BN is not followed by a ReLU": frozenset({"stem_without_relu"}),
+    "the features are max-pooled over time (GlobalMaxPooling1D): the model averages them "
+    "(GlobalAveragePooling1D) before the Dense": frozenset({"global_max_pool"}),
+    "a softmax is applied to the output (Dense(..., activation=\"softmax\") or a Softmax "
+    "layer): the model returns logits, the Dense's output as it is": frozenset({"softmax"}),
+    "a softmax is applied twice to the output: the model returns logits, the Dense's output "
+    "as it is": frozenset({"softmax", "softmax_again"}),
+}
+
+
+def _np_conv1d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """A 1-D convolution, stride 1, padding "same", on (N, L, C) with a Keras (k, C, O) kernel."""
+    k, length = kernel.shape[0], x.shape[1]
+    left = (k - 1) // 2
+    xp = np.pad(x, ((0, 0), (left, k - 1 - left), (0, 0)))
+    out = sum(xp[:, i:i + length, :] @ kernel[i] for i in range(k))
+    return out if bias is None else out + bias
+
+
+def _np_bn(x: np.ndarray, layer: Any, training: bool) -> np.ndarray:
+    c = x.shape[-1]
+
+    def value(v: Any, default: float) -> np.ndarray:
+        return np.full(c, default) if v is None else np.asarray(v.numpy(), np.float64)
+
+    if training:
+        mean, var = x.mean(axis=(0, 1)), x.var(axis=(0, 1))
+    else:
+        mean, var = value(layer.moving_mean, 0.0), value(layer.moving_variance, 1.0)
+    return (x - mean) / np.sqrt(var + layer.epsilon) * value(layer.gamma, 1.0) + value(layer.beta, 0.0)
+
+
+def _np_softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def audio_reference(convs: Sequence[Any], bns: Sequence[Any], dense: Any, x: np.ndarray,
+                    training: bool, wrong: frozenset[str] = frozenset()) -> np.ndarray:
+    """The statement's audio model on (N, L, C) from the model's own layers, in numpy
+    (float64): conv-BN-ReLU, max pool 2, a residual block, global average pool, Dense."""
+    relu = lambda t: np.maximum(t, 0.0)  # noqa: E731
+
+    def conv(i: int, t: np.ndarray) -> np.ndarray:
+        layer = convs[i]
+        bias = None if layer.bias is None else np.asarray(layer.bias.numpy(), np.float64)
+        return _np_conv1d(t, np.asarray(layer.kernel.numpy(), np.float64), bias)
+
+    def conv_bn_relu(i: int, t: np.ndarray) -> np.ndarray:
+        if f"relu_before_bn{i}" in wrong:
+            return _np_bn(relu(conv(i, t)), bns[i], training)
+        return relu(_np_bn(conv(i, t), bns[i], training))
+
+    def pool(t: np.ndarray) -> np.ndarray:
+        n = t.shape[1] // 2
+        return t[:, : 2 * n].reshape(t.shape[0], n, 2, t.shape[2]).max(axis=2)
+
+    t = x.astype(np.float64)
+    if "stem_without_relu" in wrong:
+        t = _np_bn(conv(0, t), bns[0], training)
+    else:
+        t = conv_bn_relu(0, t)
+    if "pool_after_block" not in wrong:
+        t = pool(t)
+    h = conv_bn_relu(1, t)
+    y = _np_bn(conv(2, h), bns[2], training)
+    if "relu_before_add" in wrong:
+        y = relu(y)
+    skip = h if "skip_from_first" in wrong else t
+    t = y if "no_skip" in wrong else y + skip
+    t = t if "no_final_relu" in wrong and "no_skip" not in wrong else relu(t)
+    if "pool_after_block" in wrong:
+        t = pool(t)
+    t = t.max(axis=1) if "global_max_pool" in wrong else t.mean(axis=1)
+    bias = 0.0 if dense.bias is None else np.asarray(dense.bias.numpy(), np.float64)
+    t = t @ np.asarray(dense.kernel.numpy(), np.float64) + bias
+    if "softmax" in wrong:
+        t = _np_softmax(t)
+    if "softmax_again" in wrong:
+        t = _np_softmax(t)
+    return t
+
+
+def _orders(convs: list[Any], bns: list[Any], in_channels: int) -> list[tuple[list[Any], list[Any]]]:
+    """The layers in the order the model lists them (the conv that reads the input first),
+    then every other assignment of its convs and BNs to the statement's places: a model may
+    create its layers in any order."""
+    import itertools
+
+    first = sorted(convs, key=lambda c: int(c.kernel.shape[1]) != in_channels)
+    out = [(first, bns)]
+    for cs in itertools.permutations(convs):
+        for bs in itertools.permutations(bns):
+            if (list(cs), list(bs)) != (first, bns):
+                out.append((list(cs), list(bs)))
+    return out
+
+
+def _matches(got: np.ndarray, reference: Callable[[], np.ndarray]) -> bool:
+    try:
+        return close(got, reference())
+    except ValueError:  # layers assigned to places whose shapes they do not fit
+        return False
+
+
+def audio_function(ctx: Context, model: Any, found: list[Any], text: str, in_shape: tuple[int, ...]) -> None:
+    """The model computes the statement's forward from its own layers, eval and train mode,
+    after random BN statistics; a known wrong forward is named."""
+    import keras
+
+    L = keras.layers
+    A = ctx.A
+    convs = [layer for layer in found if isinstance(layer, L.Conv1D)]
+    bns = [layer for layer in found if isinstance(layer, L.BatchNormalization)]
+    dense = [layer for layer in found if isinstance(layer, L.Dense)]
+    if (len(convs), len(bns), len(dense)) != (3, 3, 1):
+        fail(f"`{text}` has {len(convs)} Conv1D, {len(bns)} BatchNormalization and {len(dense)} "
+             "Dense layers; the statement's model has 3, 3 and 1.")
+    A.randomize_bn(model, ctx.rng(3))
+    snap = A.snapshot(model)
+    x_np = ctx.rng(4).normal(0.0, 1.0, in_shape).astype(np.float32)
+    x_nlc = np.transpose(x_np, (0, 2, 1))
+    orders = _orders(convs, bns, in_shape[1])
+    for training in (False, True):
+        A.restore(model, snap)
+        out = attempt(ctx, "model(x)", lambda t=training: model(A.tensor(x_np), training=t),
+                      case=f"for the model from `{text}` on a {shown(A, in_shape)} input")
+        got = A.numpy(out)
+        A.restore(model, snap)
+        if any(_matches(got, lambda c=cs, b=bs, t=training: audio_reference(c, b, dense[0], x_nlc, t))
+               for cs, bs in orders):
+            continue
+        want = audio_reference(*orders[0], dense[0], x_nlc, training)
+        mode = "train" if training else "eval"
+        named = name_mistake(got, [
+            *((sentence, lambda w=flags, t=training: audio_reference(*orders[0], dense[0], x_nlc, t, w))
+              for sentence, flags in AUDIO_MISTAKES.items()),
+            (f"BatchNormalization ran in {'eval' if training else 'train'} mode while the model was "
+             f"called in {mode} mode: pass `training=training` to it (or leave it to the model)",
+             lambda t=training: audio_reference(*orders[0], dense[0], x_nlc, not t)),
+        ])
+        fail(f"In {mode} mode, the model from `{text}` on a {shown(A, in_shape)} input does not "
+             f"compute the statement's forward from its own layers (max relative difference "
+             f"{max_rel_diff(got, want):.2e}). "
+             + (f"It matches: {named}." if named else
+                "Compare with the statement: conv - BN - ReLU, max pool, then the block relu(bn(conv("
+                "relu(bn(conv(x))))) + x), global average pool over time, Dense."))
+    A.restore(model, snap)
 
 
 # -- clipping happens before the update -------------------------------------------------------

@@ -57,6 +57,32 @@ FUNCTION_BUGS = {
         [(COSINE, "    return base_lr + (min_lr - base_lr) * progress\n")],
         "curve", "straight line",
     ),
+    "exponential_warmup_compounded": (
+        [(WARM, "        lr = base_lr / warmup_steps\n        for _ in range(step):\n"
+                "            lr *= 1.5\n        return lr\n")],
+        "key_values", "an exponential warmup",
+    ),
+    "warmup_divides_by_warmup_minus_1": (
+        [(WARM, "        return base_lr * step / (warmup_steps - 1)\n")],
+        "key_values", "divides by warmup_steps - 1",
+    ),
+    "min_lr_added_on_top_of_the_cosine": (
+        [(COSINE, "    return min_lr + base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))\n")],
+        "key_values", "added on top of the cosine",
+    ),
+    "cosine_ends_one_step_early": (
+        [(PROGRESS, "    progress = min(1.0, (step - warmup_steps) / (total_steps - warmup_steps - 1))\n")],
+        "key_values", "reaches min_lr one step early",
+    ),
+    "progress_over_total_steps": (
+        [(PROGRESS, "    progress = (step - warmup_steps) / total_steps\n")],
+        "key_values", "divides by total_steps instead",
+    ),
+    "zero_after_total_steps": (
+        [("    if step >= total_steps:\n        return min_lr\n",
+          "    if step >= total_steps:\n        return 0.0\n")],
+        "key_values", "drops to 0",
+    ),
     "divides_by_zero_without_warmup": (
         [("    if step < warmup_steps:\n" + WARM,
           "    warm = base_lr * step / warmup_steps\n    if step < warmup_steps:\n        return warm\n")],
@@ -89,6 +115,13 @@ TORCH_BUGS = {
     "min_lr_used_as_a_factor": (
         [(LAMBDA, "lambda step: warmup_cosine(step, total_steps, warmup_steps, 1.0, min_lr)")],
         "scheduler", "min_lr was applied as a factor",
+    ),
+    "multiplicative_lr_compounds_the_factor": (
+        [("    return LambdaLR(optimizer, [factor(group[\"lr\"]) for group in optimizer.param_groups])\n",
+          "    from torch.optim.lr_scheduler import MultiplicativeLR\n"
+          "    return MultiplicativeLR(optimizer,\n"
+          "                            [factor(group[\"lr\"]) for group in optimizer.param_groups])\n")],
+        "scheduler", "the factors compound",
     ),
     "exponential_lr_instead": (
         [("    return LambdaLR(optimizer, [factor(group[\"lr\"]) for group in optimizer.param_groups])\n",

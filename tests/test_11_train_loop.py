@@ -15,7 +15,99 @@ def checks_for(named: list[str]) -> list[str]:
     return AUGMENT if named[0] in AUGMENT else ["api", *named]
 
 
+TORCH_SAVE = ("        if val_loss < best_loss:\n"
+              "            # state_dict() returns the live tensors: keep a copy, not a reference\n"
+              "            best_loss, best_state, wait = val_loss, copy.deepcopy(model.state_dict()), 0\n")
+TF_SAVE = ("        if val_loss < best_loss:\n"
+           "            best_loss, best_weights, wait = val_loss, model.get_weights(), 0  # copies\n")
+PREVIOUS = '(history["val_loss"][-2] if len(history["val_loss"]) > 1 else math.inf)'
+TORCH_AUGMENT = "            batch = random_flip(random_crop(x[idx], padding, generator), generator)\n"
+TF_AUGMENT = "            batch = random_flip(random_crop(x[idx], padding, seed_gen), seed_gen)\n"
+STOP = "            if wait == patience:\n                break\n"
+
+# mistakes of the early stopping rule and of the copy it keeps, the same text in both files
+LOOP_BUGS = {
+    "stops_one_epoch_late": (
+        [("if wait == patience:", "if wait > patience:")],
+        "early_stopping", "one late",
+    ),
+    "stops_one_epoch_early": (
+        [("if wait == patience:", "if wait == patience - 1:")],
+        "early_stopping", "one early",
+    ),
+    "ties_count_as_improvement": (
+        [("        if val_loss < best_loss:\n", "        if val_loss <= best_loss:\n")],
+        "early_stopping", "strictly lower",
+    ),
+    "compares_with_the_previous_epoch": (
+        [("        if val_loss < best_loss:\n", f"        if val_loss < {PREVIOUS}:\n")],
+        "early_stopping", "not with the best so far",
+    ),
+}
+
+
+def loop_bugs(save: str, copy: str, restore: str, augment: str, cached: str, one_crop: str,
+              reseed: tuple[str, str]) -> dict:
+    """The loop's bugs for one framework: `save` is the solution's improvement branch, `copy`
+    the expression of the copy it keeps, `restore` the line that loads it back."""
+    keep = save.splitlines(keepends=True)[-1]
+    var = restore.strip().split("(")[1].rstrip(")")  # best_state / best_weights
+    indent = "            "
+    return {
+        **LOOP_BUGS,
+        "counter_not_reset_on_improvement": (
+            [(keep, keep.replace(", wait = val_loss,", " = val_loss,").replace(copy + ", 0", copy))],
+            "early_stopping", "not reset",
+        ),
+        "keeps_a_copy_on_ties": (
+            [(save, f"        if val_loss <= best_loss:\n{indent}{var} = {copy}\n"
+                    + save.replace(keep, keep.replace(copy, var)))],
+            "best_weights", "strictly lower",
+        ),
+        "keeps_a_copy_when_better_than_the_previous_epoch": (
+            [(save, f"        if val_loss < {PREVIOUS}:\n{indent}{var} = {copy}\n"
+                    + save.replace(keep, keep.replace(copy, var)))],
+            "best_weights", "not with the best so far",
+        ),
+        "restores_only_when_stopping_fires": (
+            [(restore, ""),
+             (STOP, f"{indent}if wait == patience:\n{indent}    {restore.strip()}\n{indent}    break\n")],
+            "best_weights", "the last epoch's weights",
+        ),
+        "augments_once_before_the_loop": (
+            [(augment, f"{indent}batch = augmented[idx]\n"),
+             ("    for _ in range(epochs):\n", cached + "    for _ in range(epochs):\n")],
+            "modes", "drawn once and reused",
+        ),
+        "one_crop_offset_for_the_batch_in_fit": (
+            [(augment, one_crop)],
+            "modes", "one crop offset for the whole batch",
+        ),
+        "generator_reseeded_every_epoch": (
+            [reseed],
+            "modes", "drawn once and reused",
+        ),
+    }
+
+
 TORCH_BUGS = {
+    **loop_bugs(
+        TORCH_SAVE, "copy.deepcopy(model.state_dict())", "    model.load_state_dict(best_state)\n",
+        TORCH_AUGMENT,
+        "    augmented = random_flip(random_crop(x, padding, generator), generator)\n",
+        "            dy, dx = torch.randint(0, 2 * padding + 1, (2,), generator=generator).tolist()\n"
+        "            padded = F.pad(x[idx], (padding,) * 4)\n"
+        "            batch = random_flip(padded[..., dy:dy + x.shape[2], dx:dx + x.shape[3]], generator)\n",
+        ("        model.train()\n",
+         "        model.train()\n        generator = torch.Generator().manual_seed(seed)\n"),
+    ),
+    "restores_the_parameters_only": (
+        [("copy.deepcopy(model.state_dict())",
+          "{k: p.detach().clone() for k, p in model.named_parameters()}"),
+         ("    model.load_state_dict(best_state)\n",
+          "    model.load_state_dict(best_state, strict=False)\n")],
+        "best_weights", "only the parameters were restored",
+    ),
     "drops_the_last_batch": (
         [("        for start in range(0, len(x), batch_size):\n            idx = order",
           "        for start in range(0, len(x) - batch_size + 1, batch_size):\n            idx = order")],
@@ -71,10 +163,6 @@ TORCH_BUGS = {
         [("if wait == patience:", "if wait >= 1:")],
         "early_stopping", "the first epoch without improvement",
     ),
-    "stops_one_epoch_late": (
-        [("if wait == patience:", "if wait > patience:")],
-        "early_stopping", "one late",
-    ),
     "restores_nothing": (
         [("    model.load_state_dict(best_state)\n", "")],
         "best_weights", "the last epoch's weights",
@@ -99,6 +187,22 @@ TORCH_BUGS = {
 }
 
 TF_BUGS = {
+    **loop_bugs(
+        TF_SAVE, "model.get_weights()", "    model.set_weights(best_weights)\n", TF_AUGMENT,
+        "    augmented = np.asarray(random_flip(random_crop(x, padding, seed_gen), seed_gen))\n",
+        "            dy, dx = shuffle.integers(0, 2 * padding + 1, 2)\n"
+        "            padded = np.pad(x[idx], ((0, 0), (padding, padding), (padding, padding), (0, 0)))\n"
+        "            batch = random_flip(padded[:, dy:dy + x.shape[1], dx:dx + x.shape[2]], seed_gen)\n",
+        ("        order = shuffle.permutation(len(x))\n",
+         "        seed_gen, shuffle = keras.random.SeedGenerator(seed), np.random.default_rng(seed)\n"
+         "        order = shuffle.permutation(len(x))\n"),
+    ),
+    "restores_the_trainable_weights_only": (
+        [("model.get_weights(), 0  # copies", "[w.numpy() for w in model.trainable_weights], 0"),
+         ("    model.set_weights(best_weights)\n",
+          "    for w, value in zip(model.trainable_weights, best_weights):\n        w.assign(value)\n")],
+        "best_weights", "only the parameters were restored",
+    ),
     "drops_the_last_batch": (
         [("        for start in range(0, len(x), batch_size):\n            idx = order",
           "        for start in range(0, len(x) - batch_size + 1, batch_size):\n            idx = order")],
@@ -134,6 +238,10 @@ TF_BUGS = {
     "never_stops": (
         [("            if wait == patience:\n                break\n", "")],
         "early_stopping", "never fired",
+    ),
+    "stops_at_first_bad_epoch": (
+        [("if wait == patience:", "if wait >= 1:")],
+        "early_stopping", "the first epoch without improvement",
     ),
     "restores_nothing": (
         [("    model.set_weights(best_weights)\n", "")],
@@ -403,7 +511,11 @@ TF_VARIANTS = {
 
 # more than ~2 s each: the variants run every check, these Keras bugs train their fit runs
 SLOW = [*TORCH_VARIANTS, *TF_VARIANTS, "tf-never_stops", "tf-restores_nothing",
-        "tf-validation_with_training_true"]
+        "tf-validation_with_training_true", "tf-augments_once_before_the_loop",
+        "tf-generator_reseeded_every_epoch", "tf-one_crop_offset_for_the_batch_in_fit",
+        "tf-restores_only_when_stopping_fires", "tf-stops_one_epoch_late",
+        "tf-keeps_a_copy_when_better_than_the_previous_epoch", "tf-keeps_a_copy_on_ties",
+        "tf-drops_the_last_batch", "tf-stops_at_first_bad_epoch"]
 
 test_cases = case_test(EX, [
     *bugs("torch", TORCH_BUGS, only=checks_for), *bugs("tf", TF_BUGS, only=checks_for),

@@ -28,8 +28,55 @@ def _after_warmup(fn: Callable[[int, Schedule], float]) -> Callable[[int, Schedu
     return value
 
 
+def _ref(s: int, c: Schedule, min_lr: float | None = None) -> float:
+    return warmup_cosine_ref(s, c.total, c.warmup, c.base, c.min_lr if min_lr is None else min_lr)
+
+
+def _compounded(start: int) -> Callable[[int, Schedule], float]:
+    """base_lr times the schedule's factors (value / base_lr) of steps start..s, multiplied
+    together: each LR is the previous one times the factor of its step."""
+    def value(s: int, c: Schedule) -> float:
+        lr = c.base
+        for k in range(start, s + 1):
+            lr *= _ref(k, c) / c.base
+        return lr
+    return value
+
+
 # name -> (lr at step s for a config, the mistake in words)
 SCHEDULE_MISTAKES: dict[str, tuple[Callable[[int, Schedule], float], str]] = {
+    "zero_after_total": (
+        lambda s, c: 0.0 if s >= c.total else _ref(s, c),
+        "from total_steps on the LR drops to 0; it must stay at min_lr (the cosine ends there)",
+    ),
+    "warmup_reaches_base_early": (
+        lambda s, c: c.base * s / (c.warmup - 1) if 0 < s < c.warmup and c.warmup > 1
+        else _ref(s, c),
+        "the warmup divides by warmup_steps - 1, so it reaches base_lr one step early (at step "
+        "warmup_steps - 1) and stays there a second step. Warmup is base_lr * step / "
+        "warmup_steps: base_lr exactly at step warmup_steps",
+    ),
+    "min_lr_added_on_top": (
+        _after_warmup(lambda s, c: c.min_lr + _cos(0.0, c.base, _progress(s, c))
+                      if s < c.total else c.min_lr),
+        "min_lr is added on top of the cosine, so the decay starts at base_lr + min_lr and "
+        "jumps at the end. Scale the cosine by (base_lr - min_lr): min_lr + (base_lr - min_lr) "
+        "* (1 + cos(pi * progress)) / 2",
+    ),
+    "cosine_ends_one_step_early": (
+        _after_warmup(lambda s, c: _cos(c.min_lr, c.base, min(1.0, (s - c.warmup)
+                                                            / max(1, c.total - c.warmup - 1)))),
+        "the cosine reaches min_lr one step early: progress divides by total_steps - "
+        "warmup_steps - 1. It is (step - warmup_steps) / (total_steps - warmup_steps), 1 "
+        "exactly at total_steps",
+    ),
+    "progress_over_total_steps": (
+        _after_warmup(lambda s, c: _cos(c.min_lr, c.base, (s - c.warmup) / c.total)
+                      if s < c.total else c.min_lr),
+        "the progress divides by total_steps instead of total_steps - warmup_steps, so the "
+        "cosine is not down to min_lr at total_steps and the LR drops there. progress = "
+        "(step - warmup_steps) / (total_steps - warmup_steps)",
+    ),
     "starts_at_base": (
         lambda s, c: warmup_cosine_ref(max(s, c.warmup), c.total, c.warmup, c.base, c.min_lr),
         "the LR is already base_lr at step 0, so there is no warmup. Warmup starts from 0 and "
@@ -76,7 +123,15 @@ SCHEDULE_MISTAKES: dict[str, tuple[Callable[[int, Schedule], float], str]] = {
 }
 
 # wiring an optimizer: the same curve, shifted or scaled
+COMPOUNDED = (
+    "each update's LR is the previous one multiplied by the schedule's factor, so the "
+    "factors compound (MultiplicativeLR, or a get_lr that multiplies group['lr']). The LR "
+    "must be computed from the step alone: base_lr * warmup_cosine(step, ...) / base_lr, "
+    "which LambdaLR does"
+)
 WIRING_MISTAKES: dict[str, tuple[Callable[[int, Schedule], float], str]] = {
+    "compounds_from_step_1": (_compounded(1), COMPOUNDED),  # MultiplicativeLR
+    "compounds_from_step_0": (_compounded(0), COMPOUNDED),
     "lags": (
         lambda s, c: warmup_cosine_ref(s - 1, c.total, c.warmup, c.base, c.min_lr),
         "the optimizer's LR lags one step: update s used the value of step s - 1",
@@ -111,6 +166,14 @@ def schedule_mistake(values: np.ndarray, cfg: Schedule, steps: Sequence[int],
                 f"your LR shrinks by the same factor (x{ratios[0]:.3g}) at every warmup step: "
                 "that is exponential decay, lr * factor compounded, not warmup. Warmup RAISES the "
                 "LR from 0 toward base_lr, in a straight line: base_lr * step / warmup_steps"
+            )
+        if ratios.size >= 2 and np.all(np.isfinite(ratios)) and np.all(ratios > 1) \
+                and np.allclose(ratios, ratios[0], rtol=1e-3):
+            return (
+                f"your LR grows by the same factor (x{ratios[0]:.3g}) at every warmup step: "
+                "an exponential warmup, lr * factor compounded step after step. The warmup is "
+                "a straight line computed from the step: base_lr * step / warmup_steps, 0 at "
+                "step 0"
             )
     # a mistake explains the curve when every step that is wrong has that mistake's value
     wrong = np.abs(values - want) > cfg.tol

@@ -40,8 +40,21 @@ class LoopSpec:
     n_val: int = 256
     stop_epochs: int = 10  # the run whose validation loss rises: early stopping must fire
     stop_patience: int = 2
-    short_epochs: int = 4  # the same data, too few epochs to stop: the best must still come back
     n_small: int = 256
+    # Scripted validation losses (the grader's model sets its own val loss per epoch, see
+    # drivers.scripted): they fall, rise, recover to a new best and tie it twice (0.70),
+    # so a counter that is not reset (stops after 8), a patience one early (9) or one late
+    # (11), `<=` for `<` (12, restores 7), a comparison with the previous epoch instead of the
+    # best (14, restores 9) and no early stopping (16) each stop after a different epoch.
+    # Correct: best epoch 5, stop after epoch 10.
+    recover: tuple[float, ...] = (1.0, 0.8, 0.9, 0.85, 0.7, 0.7, 0.7, 0.76, 0.73, 0.75, 0.77,
+                                  0.79, 0.81, 0.83, 0.85, 0.87)
+    recover_patience: int = 5
+    # too few epochs for early stopping (patience 9): the best, epoch 4, must still come back
+    short: tuple[float, ...] = (0.9, 0.6, 0.8, 0.55, 0.7, 0.75)
+    short_patience: int = 9
+    n_scripted: int = 70  # a batch of 64 and one of 6
+    n_scripted_val: int = 40
 
 
 @dataclass
@@ -56,6 +69,9 @@ class FitRun:
     val_accuracy: float
     what: str = ""
     seconds: float = 0.0
+    script: tuple[float, ...] = ()  # the scripted validation losses, epoch by epoch
+    held: tuple[int, int] = (0, 0)  # scripted: the epoch of the model's parameters, of its buffers
+    trace: dict[str, np.ndarray] | None = None  # per training image: fingerprint, crop, batch
 
 
 # -- augmentation -------------------------------------------------------------
@@ -241,6 +257,12 @@ def _seeding(ctx: Context) -> str:
 
 
 def _task(spec: LoopSpec, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    if name in SCRIPTED:  # any images: the model ignores them in inference mode
+        rng = np.random.default_rng(33)
+        x = rng.normal(0, 1, (spec.n_scripted + spec.n_scripted_val, 3, 8, 8)).astype(np.float32)
+        y = rng.integers(0, 4, spec.n_scripted)
+        return (x[: spec.n_scripted], y, x[spec.n_scripted :],
+                np.zeros(spec.n_scripted_val, np.int64))
     if name == "learn":
         x, y = D.patterns(spec.n_train + spec.n_val, 16, 3, seed=31)
         return x[: spec.n_train], y[: spec.n_train], x[spec.n_train :], y[spec.n_train :]
@@ -254,9 +276,17 @@ RUNS = {
     "learn": ("a seeded pattern task", lambda s: (s.epochs, s.patience)),
     "stop": ("a task whose validation loss rises once training starts",
              lambda s: (s.stop_epochs, s.stop_patience)),
-    "short": ("the same task with too few epochs for early stopping",
-              lambda s: (s.short_epochs, s.short_epochs + 5)),
+    "recover": ("a model whose validation loss falls, rises, recovers and ties its best",
+                lambda s: (len(s.recover), s.recover_patience)),
+    "short": ("a model whose validation loss falls, rises and recovers, with too few epochs "
+              "for early stopping", lambda s: (len(s.short), s.short_patience)),
 }
+SCRIPTED = {"recover": lambda s: s.recover, "short": lambda s: s.short}
+
+
+def _logit(loss: float) -> float:
+    """The logit z of class 0 (the others 0) whose cross-entropy for label 0 is `loss`."""
+    return -math.log((math.exp(loss) - 1.0) / 3.0)
 
 
 def _history(history: Any, epochs: int) -> dict[str, list[float]]:
@@ -304,7 +334,11 @@ def _fit_once(ctx: Context, spec: LoopSpec, name: str) -> FitRun:
     xtr, ytr, xva, yva = _task(spec, name)
     ctx.A.reset(5)
     counts = dict.fromkeys(COUNTS, 0)
-    model = drv.model(ctx, counts, epochs * len(xtr))
+    script = tuple(SCRIPTED[name](spec)) if name in SCRIPTED else ()
+    if script:  # index 0: before any training; then one entry per epoch
+        model = drv.scripted(np.array([_logit(1.5)] + [_logit(v) for v in script]))
+    else:
+        model = drv.model(ctx, counts, epochs * len(xtr))
     args = (model, drv.data(xtr, ytr), drv.data(xva, yva))
     kwargs = dict(epochs=epochs, patience=patience, lr=spec.lr, batch_size=spec.batch,
                   padding=spec.padding, seed=3)
@@ -313,12 +347,14 @@ def _fit_once(ctx: Context, spec: LoopSpec, name: str) -> FitRun:
     history = call(ctx, "fit", *args, case=f"on {what} (epochs={epochs}, patience={patience})",
                    **kwargs)
     seconds = time.perf_counter() - start
-    if ctx.framework == "tf":
+    if ctx.framework == "tf" and not script:
         drv.read(counts)
     counts = dict(counts)  # before the grader's own evaluation passes through the probe
+    held = drv.epochs_held(model) if script else (0, 0)
+    trace = None if script else drv.read_trace()
     loss, acc = drv.evaluate(model, xva, yva)
     return FitRun(_history(history, epochs), counts, epochs, patience, len(xtr), len(xva),
-                  loss, acc, what, seconds)
+                  loss, acc, what, seconds, script, held, trace)
 
 
 def _training(spec: LoopSpec) -> Callable[[Context], str]:
@@ -376,10 +412,33 @@ def _modes(spec: LoopSpec) -> Callable[[Context], str]:
         if c["eval_border"]:
             fail(f"{c['eval_border']} validation images were cropped: evaluate on the raw "
                  "validation set, without augmentation.")
+        _fresh_augmentation(r, e)
         return (f"{e} epochs: each trained on all {r.n_train} images, augmented ({share:.0%} "
                 f"cropped off-centre), in training mode; validation in inference mode, raw.")
 
     return run
+
+
+def _fresh_augmentation(r: FitRun, epochs: int) -> None:
+    """The augmentation is drawn afresh for every batch, and per image within a batch."""
+    t = r.trace
+    if t is None or len(t["fingerprint"]) < 2 * r.n_train:
+        return
+    seen = np.round(t["fingerprint"].astype(np.float64), 3)
+    repeated = 1.0 - len(np.unique(seen)) / len(seen)
+    if repeated > 0.5:
+        fail(f"Over {epochs} epochs, {repeated:.0%} of the training images reached the model "
+             "exactly as they did in an earlier epoch: the augmentation was drawn once and "
+             "reused (augmented before the loop, or the generator re-seeded every epoch). "
+             "Draw it afresh for every batch, inside the loop: "
+             "random_flip(random_crop(x[idx], padding, g), g) with one generator made before it.")
+    crops, batch = t["crop"], t["batch"]
+    whole = [bool(np.all(crops[batch == b] == crops[batch == b][0]))
+             for b in np.unique(batch) if np.sum(batch == b) >= 8]
+    if len(whole) >= 2 and all(whole):
+        fail("In every training batch all images carried the same zero border: one crop "
+             "offset for the whole batch. fit must crop each image at its own offset "
+             "(random_crop draws one per image).")
 
 
 def _best(values: list[float], strict: bool) -> int:
@@ -390,16 +449,93 @@ def _best(values: list[float], strict: bool) -> int:
     return at
 
 
+# the wrong stopping rules a learner writes, simulated on the validation losses
+STOP_RULES = ("correct", "never", "first_bad", "no_reset", "ties", "previous", "late", "early")
+
+
+def _simulate(values: list[float] | tuple[float, ...], patience: int, epochs: int,
+              rule: str) -> tuple[int | None, int]:
+    """(epochs run, the epoch of the last copy taken, counting from 1) under `rule`; epochs
+    run is None when `values` ends before the rule would stop."""
+    best = prev = math.inf
+    wait, saved = 0, 1
+    limit = {"late": patience + 1, "early": max(1, patience - 1), "first_bad": 1}.get(rule, patience)
+    for e, v in enumerate(values[:epochs]):
+        better = v <= best if rule == "ties" else v < prev if rule == "previous" else v < best
+        prev = v
+        if better:
+            best, saved = (v if rule == "previous" else min(best, v)), e + 1
+            if rule != "no_reset":
+                wait = 0
+            continue
+        wait += 1
+        if rule != "never" and wait >= limit:
+            return e + 1, saved
+    return (min(epochs, len(values)) if len(values) >= epochs else None), saved
+
+
+def _stop_mistake(r: FitRun, h: list[float]) -> str:
+    """What the stopping epoch says about the rule, in words; '' when no wrong rule explains it."""
+    values = r.script or h
+    stops = {rule: _simulate(values, r.patience, r.epochs, rule)[0] for rule in STOP_RULES}
+    b = _best(h, True)
+    explained = [rule for rule in STOP_RULES[1:] if stops[rule] == len(h)
+                 and stops[rule] != stops["correct"]]
+    if not explained:
+        return ""
+    rule = explained[0]
+    if rule == "never":
+        return (f"but it ran all {r.epochs} epochs: early stopping never fired. Count the epochs "
+                "since the last improvement and stop when the count reaches patience.")
+    if rule == "first_bad":
+        return (f"but it stopped after epoch {len(h)}, the first epoch without improvement. "
+                f"patience={r.patience} allows that many epochs in a row without a new best.")
+    if rule == "no_reset":
+        return (f"but it stopped after epoch {len(h)}: the count of epochs without improvement "
+                "was not reset when an epoch brought a new best, so bad epochs from before it "
+                "still counted. Set the count back to 0 at every improvement: only epochs in a "
+                "row count.")
+    if rule == "ties":
+        ties = [i + 1 for i, v in enumerate(values[:len(h)]) if i > b and v == h[b]]
+        tie = f"epoch {ties[0]}" if ties else "an epoch"
+        return (f"but it stopped after epoch {len(h)}: {tie} only equalled the best "
+                f"({h[b]:.3f}) and counted as an improvement. An epoch improves only if its "
+                "val_loss is strictly lower than every earlier one (`<`, not `<=`).")
+    if rule == "previous":
+        return (f"but it stopped after epoch {len(h)}: each epoch was compared with the "
+                "previous epoch, not with the best so far, so an epoch that only beat its "
+                "predecessor reset the count. Keep the lowest val_loss seen and compare with it.")
+    if rule == "late":
+        return (f"but it stopped after epoch {len(h)} (one late: stop when the count reaches "
+                "patience, not when it exceeds it).")
+    return (f"but it stopped after epoch {len(h)} (one early: stop when `patience` epochs in a "
+            "row have brought no new best, not one before).")
+
+
+def _recorded_script(r: FitRun, h: list[float]) -> None:
+    """On a scripted run, the history must hold the model's validation losses."""
+    want = r.script[: len(h)]
+    if all(abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(h, want, strict=True)):
+        return
+    fail(f"On {r.what}, the grader's model has validation loss "
+         + ", ".join(f"{v:.3f}" for v in want) + " after each epoch, but the history holds "
+         + ", ".join(f"{v:.3f}" for v in h) + ". Evaluate the whole validation set once after "
+         "each epoch's training, in inference mode, and record the mean cross-entropy.")
+
+
 def _early_stopping(spec: LoopSpec) -> Callable[[Context], str]:
     def run(ctx: Context) -> str:
-        for name in ("stop", "learn"):
+        for name in ("recover", "stop", "learn"):
             r = _fit_run(ctx, spec, name)
             h = r.history["val_loss"]
+            if r.script:
+                _recorded_script(r, h)
             trained = r.counts["train"] / r.n_train
-            if r.counts["train"] % r.n_train == 0 and trained != len(h):
+            if not r.script and r.counts["train"] % r.n_train == 0 and trained != len(h):
                 fail(f"On {r.what}, the model trained {trained:.0f} epochs but the history has "
                      f"{len(h)} entries: one per epoch run.")
-            allowed = {min(r.epochs, _best(h, strict) + 1 + r.patience) for strict in (True, False)}
+            stricts = (True,) if r.script else (True, False)
+            allowed = {min(r.epochs, _best(h, strict) + 1 + r.patience) for strict in stricts}
             b = _best(h, True)
             losses = ", ".join(f"{v:.3f}" for v in h)
             ctx.details.update(val_loss=[round(v, 5) for v in h], patience=r.patience)
@@ -408,31 +544,70 @@ def _early_stopping(spec: LoopSpec) -> Callable[[Context], str]:
             setting = (f"On {r.what} (epochs={r.epochs}, patience={r.patience}), the validation "
                        f"losses were {losses}: the best is epoch {b + 1}, so training must stop "
                        f"after epoch {min(allowed)}, ")
-            if len(h) == r.epochs:
-                fail(setting + f"but it ran all {r.epochs} epochs: early stopping never fired. "
-                     "Count the epochs since the last improvement and stop when the count "
-                     "reaches patience.")
-            if len(h) == b + 2:
-                fail(setting + f"but it stopped after epoch {len(h)}, the first epoch without "
-                     f"improvement. patience={r.patience} allows that many epochs in a row "
-                     "without a new best.")
+            words = _stop_mistake(r, h)
+            if words:
+                fail(setting + words)
             late = len(h) > min(allowed)
             fail(setting + f"but it stopped after epoch {len(h)}"
-                 + (" (one late: stop when the count reaches patience, not when it exceeds "
-                    "it)." if len(h) == min(allowed) + 1 else
-                    " (too late)." if late else " (too early)."))
-        r = ctx.store["fit_stop"]
-        return (f"Stops exactly `patience` epochs after the best one (stopped after epoch "
-                f"{len(r.history['val_loss'])} of {r.epochs} on a rising validation loss).")
+                 + (" (too late)." if late else " (too early)."))
+        r = ctx.store["fit_recover"]
+        return (f"Stops exactly `patience` epochs after the best one (after epoch "
+                f"{len(r.history['val_loss'])} of {r.epochs} on validation losses that fall, "
+                "rise, recover and tie; on a rising one; on a real run).")
 
     return run
 
 
+def _restore_fix(ctx: Context) -> str:
+    return ("`model.state_dict()` returns the live tensors, so keep a copy "
+            "(copy.deepcopy, or {k: v.clone()}) and load_state_dict it at the end"
+            if ctx.framework == "torch" else
+            "keep `model.get_weights()` of the best epoch and `model.set_weights()` "
+            "it at the end (keras.callbacks.EarlyStopping needs "
+            "restore_best_weights=True)")
+
+
+def _scripted_weights(ctx: Context, r: FitRun, h: list[float]) -> None:
+    """On a scripted run the model tells which epoch its parameters and its buffers come from."""
+    b = _best(h, True) + 1
+    params, state = r.held
+    if (params, state) == (b, b):
+        return
+    start = (f"On {r.what} (validation losses {', '.join(f'{v:.3f}' for v in h)}), the best "
+             f"epoch is {b}, but the model fit returned holds ")
+    if params == b:
+        rest = ("`model.state_dict()` (parameters and buffers), not just the parameters"
+                if ctx.framework == "torch" else
+                "`model.get_weights()` (all of `model.weights`), not just the trainable ones")
+        fail(start + f"epoch {b}'s parameters with epoch {state}'s buffers: only the parameters "
+             "were restored, so in a real network BatchNorm's running statistics stay as the "
+             f"last epoch left them. Copy everything the model holds: {rest}.")
+    last = len(h)
+    ties = [e for e in range(b + 1, last + 1) if h[e - 1] == h[b - 1]]
+    _, previous = _simulate(h, r.patience, r.epochs, "previous")
+    if params == last and state == last:
+        fail(start + f"the last epoch's weights (epoch {last}). Restore the best epoch's, "
+             f"whether or not early stopping fired: {_restore_fix(ctx)}.")
+    if ties and params == ties[-1]:
+        fail(start + f"epoch {params}'s weights, an epoch that only equalled the best "
+             f"({h[b - 1]:.3f}): keep a copy only when val_loss is strictly lower than every "
+             "earlier one (`<`, not `<=`).")
+    if params == previous:
+        fail(start + f"epoch {params}'s weights: it beat the epoch before it but not the best "
+             "epoch. The copy was taken on a comparison with the previous epoch, not with the "
+             "best so far: compare with the lowest val_loss seen before keeping a copy.")
+    fail(start + f"epoch {params}'s weights. Remember the weights whenever the validation loss "
+         "reaches a new minimum, and restore those.")
+
+
 def _best_weights(spec: LoopSpec) -> Callable[[Context], str]:
     def run(ctx: Context) -> str:
-        for name in ("stop", "short", "learn"):
+        for name in ("recover", "short", "stop", "learn"):
             r = _fit_run(ctx, spec, name)
             h = r.history["val_loss"]
+            if r.script:
+                _recorded_script(r, h)
+                _scripted_weights(ctx, r, h)
             b = _best(h, True)
 
             def same(v: float, ref: float) -> bool:
@@ -445,21 +620,17 @@ def _best_weights(spec: LoopSpec) -> Callable[[Context], str]:
                      f"{r.val_loss:.4f}")
             match = [i for i, v in enumerate(h) if same(r.val_loss, v)]
             if match and match[-1] == len(h) - 1:
-                fix = ("`model.state_dict()` returns the live tensors, so keep a copy "
-                       "(copy.deepcopy, or {k: v.clone()}) and load_state_dict it at the end"
-                       if ctx.framework == "torch" else
-                       "keep `model.get_weights()` of the best epoch and `model.set_weights()` "
-                       "it at the end (keras.callbacks.EarlyStopping needs "
-                       "restore_best_weights=True)")
-                fail(start + f": the last epoch's weights. Restore the best epoch's: {fix}.")
+                fail(start + f": the last epoch's weights. Restore the best epoch's: "
+                     f"{_restore_fix(ctx)}.")
             if match:
                 fail(start + f": epoch {match[0] + 1}'s weights. Remember the weights whenever "
                      "the validation loss reaches a new minimum, and restore those.")
             fail(start + ", which matches no epoch. Restore everything the model holds, BN "
                  "running statistics included, exactly as they were at the best epoch "
                  "(and compute val_loss as the mean cross-entropy over all validation images).")
-        return ("After fit the model holds the best epoch's weights: its validation loss equals "
-                "the best in the history, with and without early stopping.")
+        return ("After fit the model holds the best epoch's weights and buffers: on scripted "
+                "losses that fall, rise, recover and tie, with and without early stopping, and "
+                "on real runs.")
 
     return run
 

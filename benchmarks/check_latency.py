@@ -54,6 +54,9 @@ def kata(*args: str) -> list[str]:
     return [sys.executable, "-m", "resnet_kata", *args]
 
 
+SETTLE = {"torch": 4.0, "tf": 8.0, "numpy": 1.5}  # seconds from a verdict to the next save
+
+
 def watch_latency(ex: catalog.Exercise, fw: str, runs: int) -> float:
     """Median seconds from writing the learner's file to the verdict line in `watch`."""
     with tempfile.TemporaryDirectory() as ws:
@@ -67,7 +70,10 @@ def watch_latency(ex: catalog.Exercise, fw: str, runs: int) -> float:
             _wait(proc, "Watching")
             times = []
             for _ in range(runs):
-                time.sleep(3.0 if fw == "tf" else 1.5)  # the next spare finishes its imports
+                # a learner reads the verdict and edits before the next save; by then the
+                # next spare has imported the framework (about 4 s for TensorFlow here). A
+                # save sooner than that waits for the spare's imports.
+                time.sleep(SETTLE[fw])
                 start = time.perf_counter()
                 learner.write_text(source)
                 _wait(proc, "checks passed")

@@ -20,6 +20,19 @@ EX = "06_se_attention"
 # Each bug is graded with only the checks expected to catch it (fast); a check whose
 # prerequisites were not selected runs regardless.
 TORCH_BUGS = {
+    "projection_missing_when_channels_shrink": (
+        [("if stride != 1 or in_channels != out_channels:", "if stride != 1 or in_channels < out_channels:")],
+        [("shortcut", "the channels change (16 -> 8) at stride 1")],
+    ),
+    "is_not_instead_of_not_equal": (
+        [("if stride != 1 or in_channels != out_channels:",
+          "if stride != 1 or in_channels is not out_channels:")],
+        [("shortcut", "`SEBasicBlock(300, 300)`, `downsample` is Sequential where it should be None")],
+    ),
+    "default_reduction_not_16": (
+        [("def __init__(self, channels: int, reduction: int = 16", "def __init__(self, channels: int, reduction: int = 17")],
+        [("se_hidden", "is the default in your signature 16?")],
+    ),
     "hidden_rounded_up": (
         [("hidden = max(1, channels // reduction)", "hidden = -(-channels // reduction)")],
         [("se_hidden", "rounded UP")],
@@ -120,6 +133,19 @@ TORCH_BUGS = {
 }
 
 TF_BUGS = {
+    "projection_missing_when_channels_shrink": (
+        [("if stride != 1 or in_channels != out_channels:", "if stride != 1 or in_channels < out_channels:")],
+        [("shortcut", "the channels change (16 -> 8) at stride 1")],
+    ),
+    "is_not_instead_of_not_equal": (
+        [("if stride != 1 or in_channels != out_channels:",
+          "if stride != 1 or in_channels is not out_channels:")],
+        [("shortcut", "`SEBasicBlock(300, 300)`, `downsample` is Sequential where it should be None")],
+    ),
+    "default_reduction_not_16": (
+        [("def __init__(self, channels: int, reduction: int = 16", "def __init__(self, channels: int, reduction: int = 17")],
+        [("se_hidden", "is the default in your signature 16?")],
+    ),
     "hidden_rounded_up": (
         [("hidden = max(1, channels // reduction)", "hidden = max(1, round(channels / reduction))")],
         [("se_hidden", "rounded UP")],

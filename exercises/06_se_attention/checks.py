@@ -52,7 +52,7 @@ SE = BlockSpec(
 # (args, kwargs, hidden width) for the hidden-width check; the inputs of the gate probes
 HIDDEN = [((16,), {}, 1), ((8,), {"reduction": 16}, 1), ((64,), {"reduction": 16}, 4),
           ((48,), {"reduction": 8}, 6), ((32,), {"reduction": 4}, 8), ((28,), {"reduction": 8}, 3),
-          ((24,), {}, 1)]
+          ((24,), {}, 1), ((256,), {}, 16)]  # 256: the default reduction is 16, not 15 or 17
 GATE = Case((32,), (4, 32, 5, 6), kwargs={"reduction": 4})
 SQUEEZE = Case((32,), (4, 32, 6, 6), kwargs={"reduction": 4})
 
@@ -69,6 +69,10 @@ RULE_CASES = [
     Case((8, 16), (1, 8, 4, 4)),
     Case((16, 16, 2), (1, 16, 5, 5)),
     Case((16, 32), (1, 16, 5, 5), kwargs={"stride": 2}),
+    Case((16, 8), (1, 16, 4, 4)),  # fewer channels: x cannot be added either
+    # equal counts made separately: `in_channels is not out_channels` holds for ints above
+    # 256 even when they are equal (CPython shares only the small ones)
+    Case((int("300"), int("300")), (1, 300, 2, 2)),
 ]
 
 
@@ -87,6 +91,7 @@ SPEC = BlockSpec(
     function_cases=[
         Case((32, 32), (2, 32, 5, 6), (2, 32, 5, 6), kwargs={"reduction": 8}),
         Case((16, 32, 2), (4, 16, 7, 7), (4, 32, 4, 4), kwargs={"reduction": 4}),
+        Case((256, 256), (1, 256, 3, 3), (1, 256, 3, 3)),  # the default reduction: hidden 16
     ],
     count_formula="9·in·out + 9·out² + 4·out for the convs and BNs, 2·out·h + h + out for the SE "
     "(h = max(1, out // reduction)), plus in·out + 2·out for a projection",

@@ -221,6 +221,10 @@ def reduction_width_check(
                                   "max(1, ...).").format(got=got)
                 elif got == c * r:
                     why = " " + _("The channels were multiplied by the reduction instead of divided.")
+                elif "reduction" not in kwargs and len(args) == 1:
+                    why = " " + _("This call leaves `reduction` out, so it takes its default, "
+                                  "{default}; is the default in your signature {default}?").format(
+                                      default=default_reduction)
                 fail(_("`{call}`: {path} has {got} outputs; the hidden width is {formula} = {width}.").format(
                     call=text, path=path, got=got, formula=formula, width=width) + why)
         listed = _(", ").join(f"{call_text(spec, Case(a, (), kwargs=k))} -> {w}" for a, k, w in cases)

@@ -20,6 +20,11 @@ TORCH_ONCE = (
 )
 
 TORCH_BUGS = {
+    "train_override_defaults_to_eval": (
+        [("def _frozen_bn_stays_in_eval(model: nn.Module, mode: bool = True)",
+          "def _frozen_bn_stays_in_eval(model: nn.Module, mode: bool = False)")],
+        "unfreeze", "an override of train() must default to mode=True",
+    ),
     "unfreeze_ignores_its_stage": (
         [("    getattr(model, stage).requires_grad_(True)",
           "    model.layer4.requires_grad_(True)")],

@@ -93,6 +93,10 @@ FUNCTION_BUGS = {
 LAMBDA = "lambda step: warmup_cosine(step, total_steps, warmup_steps, base_lr, min_lr) / base_lr"
 TORCH_BUGS = {
     **FUNCTION_BUGS,
+    "scheduler_default_min_lr_not_zero": (
+        [("min_lr: float = 0.0) -> LambdaLR:", "min_lr: float = 1.0) -> LambdaLR:")],
+        "scheduler", "this call leaves min_lr out: its default must be 0.0",
+    ),
     "scheduler_without_min_lr_argument": (
         [("                   min_lr: float = 0.0) -> LambdaLR:", "                   ) -> LambdaLR:"),
          ("base_lr, min_lr) / base_lr", "base_lr, 0.0) / base_lr")],
@@ -147,6 +151,11 @@ PY_IF_CALL = '''    def __call__(self, step):
 '''
 TF_BUGS = {
     **FUNCTION_BUGS,
+    "schedule_default_min_lr_not_zero": (
+        [("def __init__(self, base_lr, total_steps, warmup_steps, min_lr=0.0):",
+          "def __init__(self, base_lr, total_steps, warmup_steps, min_lr=0.1):")],
+        "schedule", "this call leaves min_lr out: its default must be 0.0",
+    ),
     "schedule_is_a_plain_class": (
         [("class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):", "class WarmupCosine:"),
          ("        super().__init__()\n", "")],

@@ -306,10 +306,14 @@ def _unfreeze(spec: FinetuneSpec) -> Callable[[Context], str]:
         stage_stats = [e for e in before if e.bn_stat and e.part == "stage"]
         stage_moved = [e for e in stage_stats if e.name in moved]
         if ctx.framework == "torch" and len(stage_moved) < len(stage_stats):
+            why = ("" if getattr(model, "training", True) else
+                   " `model.train()`, called with no argument as a training loop does, left the "
+                   "model itself in eval mode (model.training is False): an override of train() "
+                   "must default to mode=True, as nn.Module.train does.")
             fail(
                 f"After unfreeze(model, \"{spec.stage}\") and `model.train()`, the BN layers of "
                 f"{spec.stage} still do not update their running statistics. An unfrozen stage "
-                "trains like in pretraining: its BN layers must follow model.train() again."
+                "trains like in pretraining: its BN layers must follow model.train() again." + why
             )
         if ctx.framework == "tf" and stage_moved:
             fail(

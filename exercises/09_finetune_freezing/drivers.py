@@ -110,10 +110,11 @@ class Torch:
         return out
 
     def run(self, model: Any, x: np.ndarray, training: bool) -> np.ndarray:
-        """The model's output after `model.train(training)`, without gradients."""
+        """The model's output after `model.train()` or `model.eval()`, as a training loop
+        calls them (no argument: a `train(mode=...)` override must default to True)."""
         import torch
 
-        model.train(training)
+        model.train() if training else model.eval()
         with torch.no_grad():
             return model(torch.from_numpy(x)).numpy()
 

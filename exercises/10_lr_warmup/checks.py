@@ -28,6 +28,7 @@ class ScheduleSpec:
     no_warmup: Schedule  # warmup_steps=0
     curves: list[Schedule] = field(default_factory=list)  # every step compared
     wired: Schedule | None = None  # driven through a real optimizer
+    wired_default: Schedule | None = None  # the same, with min_lr left at its default
 
 
 SPEC = ScheduleSpec(
@@ -40,6 +41,7 @@ SPEC = ScheduleSpec(
         Schedule(total=12, warmup=1, base=2.0, min_lr=0.0),
     ],
     wired=Schedule(total=30, warmup=6, base=0.2, min_lr=0.02),
+    wired_default=Schedule(total=16, warmup=3, base=0.4, default_min=True),
 )
 
 
@@ -165,32 +167,42 @@ def whole_curve(configs: Sequence[Schedule]) -> Callable[[Context], str]:
     return run
 
 
-def wiring(cfg: Schedule, traced: bool = False) -> Callable[[Context], str]:
+def wiring(configs: Sequence[Schedule], traced: bool = False) -> Callable[[Context], str]:
     def run(ctx: Context) -> str:
-        if ctx.framework == "torch":
-            seen, used = driver_torch.wiring(ctx, cfg)
-            read, obj = "optimizer.param_groups[0]['lr']", "scheduler"
-        else:
-            seen, used = driver_tf.wiring(ctx, cfg, traced)
-            read, obj = "optimizer.learning_rate", "schedule"
-        steps = cfg.steps(3)
-        ctx.details.update(lr_used=[round(u, 8) for u in used])
-        for name, values in (("used by each update (the step a unit gradient makes)", used),
-                             (f"read from {read} before each update", seen)):
-            values = np.array(values)
-            if not matches(values, reference(cfg, steps), cfg.tol):
-                _fail_curve(f"The LR {name}, over {len(steps)} updates, is not warmup_cosine",
-                            values, cfg, steps, wiring=True)
-        mode = " inside tf.function" if traced else ""
-        return (f"A real SGD{mode} used warmup_cosine(s) at every update s = 0..{steps[-1]}, "
-                f"through your {obj}.")
+        for cfg in configs:
+            message = wiring_one(ctx, cfg, traced)
+        return message
 
     return run
+
+
+def wiring_one(ctx: Context, cfg: Schedule, traced: bool) -> str:
+    if ctx.framework == "torch":
+        seen, used = driver_torch.wiring(ctx, cfg)
+        read, obj = "optimizer.param_groups[0]['lr']", "scheduler"
+    else:
+        seen, used = driver_tf.wiring(ctx, cfg, traced)
+        read, obj = "optimizer.learning_rate", "schedule"
+    steps = cfg.steps(3)
+    ctx.details.update(lr_used=[round(u, 8) for u in used])
+    for name, values in (("used by each update (the step a unit gradient makes)", used),
+                         (f"read from {read} before each update", seen)):
+        values = np.array(values)
+        if not matches(values, reference(cfg, steps), cfg.tol):
+            if cfg.default_min:
+                name += (" (this call leaves min_lr out: its default must be 0.0, so the "
+                         "schedule ends at 0)")
+            _fail_curve(f"The LR {name}, over {len(steps)} updates, is not warmup_cosine",
+                        values, cfg, steps, wiring=True)
+    mode = " inside tf.function" if traced else ""
+    return (f"A real SGD{mode} used warmup_cosine(s) at every update s = 0..{steps[-1]}, "
+            f"through your {obj}, with min_lr given and left at its default.")
 
 
 def checks(framework: str) -> list[Check]:
     spec = SPEC
     wired = spec.wired or spec.main
+    driven = [wired] + ([spec.wired_default] if spec.wired_default else [])
     found = [
         Check("api", "API: the names exist with the documented arguments", schedule_api(framework),
               gate=True),
@@ -202,12 +214,12 @@ def checks(framework: str) -> list[Check]:
     ]
     if framework == "torch":
         found.append(Check("scheduler", "A torch optimizer sees the values, step by step",
-                           wiring(wired)))
+                           wiring(driven)))
     else:
         found += [
-            Check("schedule", "A Keras optimizer sees the values, step by step", wiring(wired)),
+            Check("schedule", "A Keras optimizer sees the values, step by step", wiring(driven)),
             Check("traced", "The schedule works inside tf.function (model.fit)",
-                  wiring(wired, traced=True), needs=("schedule",)),
+                  wiring(driven, traced=True), needs=("schedule",)),
             Check("config", "get_config round-trips", driver_tf.config_round_trip(wired)),
         ]
     return found

@@ -29,9 +29,8 @@ def require_schedule_class(ctx: Context) -> None:
 
 def make_schedule(ctx: Context, cfg: Schedule) -> Any:
     cls = ctx.get("WarmupCosine")
-    return invoke(ctx, "WarmupCosine", cls, cfg.base, cfg.total, cfg.warmup, min_lr=cfg.min_lr,
-                  case=f"for WarmupCosine({cfg.base:g}, {cfg.total}, {cfg.warmup}, "
-                       f"min_lr={cfg.min_lr:g})")
+    return invoke(ctx, "WarmupCosine", cls, cfg.base, cfg.total, cfg.warmup, **cfg.min_lr_kwargs(),
+                  case=f"for WarmupCosine({cfg.base:g}, {cfg.total}, {cfg.warmup}{cfg.min_lr_text()})")
 
 
 def wiring(ctx: Context, cfg: Schedule, traced: bool) -> tuple[list[float], list[float]]:

@@ -18,9 +18,9 @@ def wiring(ctx: Context, cfg: Schedule) -> tuple[list[float], list[float]]:
 
     p = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
     opt = torch.optim.SGD([p], lr=cfg.base)
-    sched = call(ctx, "make_scheduler", opt, cfg.total, cfg.warmup, min_lr=cfg.min_lr,
-                 case=f"for make_scheduler(SGD(lr={cfg.base:g}), {cfg.total}, {cfg.warmup}, "
-                      f"min_lr={cfg.min_lr:g})")
+    sched = call(ctx, "make_scheduler", opt, cfg.total, cfg.warmup, **cfg.min_lr_kwargs(),
+                 case=f"for make_scheduler(SGD(lr={cfg.base:g}), {cfg.total}, {cfg.warmup}"
+                      f"{cfg.min_lr_text()})")
     if not isinstance(sched, torch.optim.lr_scheduler.LRScheduler):
         fail(f"`make_scheduler` returned {type(sched).__name__}; it must return a "
              "torch.optim.lr_scheduler.LRScheduler (LambdaLR, or your own subclass).")

@@ -16,6 +16,13 @@ class Schedule:
     warmup: int
     base: float
     min_lr: float = 0.0
+    default_min: bool = False  # a real optimizer gets the schedule with min_lr left out
+
+    def min_lr_kwargs(self) -> dict:
+        return {} if self.default_min else {"min_lr": self.min_lr}
+
+    def min_lr_text(self) -> str:
+        return "" if self.default_min else f", min_lr={self.min_lr:g}"
 
     def text(self) -> str:
         return (f"total_steps={self.total}, warmup_steps={self.warmup}, base_lr={self.base:g}, "

@@ -46,10 +46,48 @@ TORCH_BUGS = {
          ("self.bn2 = nn.BatchNorm2d(channels)", "self.bn2 = None")],
         "params", "bn2` missing",
     ),
+    "no_relu_after_bn1": (
+        [("out = F.relu(self.bn1(self.conv1(x)))", "out = self.bn1(self.conv1(x))")],
+        "function", "no ReLU between bn1 and conv2",
+    ),
+    "preactivation_order": (
+        [("out = F.relu(self.bn1(self.conv1(x)))", "out = self.conv1(F.relu(self.bn1(x)))"),
+         ("out = self.bn2(self.conv2(out))", "out = self.conv2(F.relu(self.bn2(out)))"),
+         ("return F.relu(out + x)", "return out + x")],
+        "function", "the pre-activation order (BN-ReLU-conv, ResNet v2)",
+    ),
+    "conv1_applied_twice": (
+        [("out = self.bn2(self.conv2(out))", "out = self.bn2(self.conv1(out))")],
+        "function", "conv1 is applied twice",
+    ),
+    "bn1_applied_twice": (
+        [("out = self.bn2(self.conv2(out))", "out = self.bn1(self.conv2(out))")],
+        "function", "bn1 is applied twice",
+    ),
+    "no_final_relu": ([("return F.relu(out + x)", "return out + x")], "function",
+                      "the final ReLU after the add is missing"),
+    "relu_on_branch_none_after_add": (
+        [("out = self.bn2(self.conv2(out))", "out = F.relu(self.bn2(self.conv2(out)))"),
+         ("return F.relu(out + x)", "return out + x")],
+        "function", "ReLU on the branch and no ReLU after the add",
+    ),
+    "skip_adds_relu_of_input": (
+        [("return F.relu(out + x)", "return F.relu(out + F.relu(x))")],
+        "function", "the skip adds the ReLU'd input",
+    ),
+    "adds_into_the_input_in_place": (
+        [("return F.relu(out + x)", "x += out\n        return F.relu(x)")],
+        "gradients", "in-place operation",
+    ),
     "stride_two": (
         [("self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)",
           "self.conv1 = nn.Conv2d(channels, channels, 3, stride=2, padding=1, bias=False)")],
         "shapes", "must match",
+    ),
+    "no_padding": (
+        [("self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)",
+          "self.conv1 = nn.Conv2d(channels, channels, 3, bias=False)")],
+        "structure", "`conv1` has padding (0, 0), expected 1",
     ),
 }
 
@@ -82,10 +120,65 @@ TF_BUGS = {
           "self.conv1 = layers.Conv2D(channels, 3, use_bias=False)")],
         "shapes", "",
     ),
+    "no_relu_after_bn1": (
+        [("out = keras.ops.relu(self.bn1(self.conv1(x), training=training))",
+          "out = self.bn1(self.conv1(x), training=training)")],
+        "function", "no ReLU between bn1 and conv2",
+    ),
+    "preactivation_order": (
+        [("out = keras.ops.relu(self.bn1(self.conv1(x), training=training))",
+          "out = self.conv1(keras.ops.relu(self.bn1(x, training=training)))"),
+         ("out = self.bn2(self.conv2(out), training=training)",
+          "out = self.conv2(keras.ops.relu(self.bn2(out, training=training)))"),
+         ("return keras.ops.relu(out + x)", "return out + x")],
+        "function", "the pre-activation order (BN-ReLU-conv, ResNet v2)",
+    ),
+    "conv1_applied_twice": (
+        [("out = self.bn2(self.conv2(out), training=training)",
+          "out = self.bn2(self.conv1(out), training=training)")],
+        # Keras never builds the conv2 that call() skips: the grader names it
+        "function", "`conv2` still has no weights after a forward pass: your call() never applies it",
+    ),
+    "bn1_applied_twice": (
+        [("out = self.bn2(self.conv2(out), training=training)",
+          "out = self.bn1(self.conv2(out), training=training)")],
+        "function", "`bn2` still has no weights after a forward pass: your call() never applies it",
+    ),
+    "no_final_relu": ([("return keras.ops.relu(out + x)", "return out + x")], "function",
+                      "the final ReLU after the add is missing"),
+    "relu_on_branch_none_after_add": (
+        [("out = self.bn2(self.conv2(out), training=training)",
+          "out = keras.ops.relu(self.bn2(self.conv2(out), training=training))"),
+         ("return keras.ops.relu(out + x)", "return out + x")],
+        "function", "ReLU on the branch and no ReLU after the add",
+    ),
+    "skip_adds_relu_of_input": (
+        [("return keras.ops.relu(out + x)", "return keras.ops.relu(out + keras.ops.relu(x))")],
+        "function", "the skip adds the ReLU'd input",
+    ),
+    "skip_from_wrong_tensor": (
+        [("out = keras.ops.relu(self.bn1(self.conv1(x), training=training))",
+          "x1 = self.conv1(x)\n        out = keras.ops.relu(self.bn1(x1, training=training))"),
+         ("return keras.ops.relu(out + x)", "return keras.ops.relu(out + x1)")],
+        "function", "conv1's output",
+    ),
     "conv2_doubles_the_channels": (
         [('self.conv2 = layers.Conv2D(channels, 3, padding="same", use_bias=False)',
           'self.conv2 = layers.Conv2D(2 * channels, 3, padding="same", use_bias=False)')],
         "params", "Keras creates a layer's weights on its first call",
+    ),
+    "zero_padding_layer_instead_of_same": (
+        [('self.conv1 = layers.Conv2D(channels, 3, padding="same", use_bias=False)',
+          'self.pad = layers.ZeroPadding2D(1)\n        '
+          'self.conv1 = layers.Conv2D(channels, 3, use_bias=False)'),
+         ('out = keras.ops.relu(self.bn1(self.conv1(x), training=training))',
+          'out = keras.ops.relu(self.bn1(self.conv1(self.pad(x)), training=training))')],
+        "structure", '`conv1` has padding "valid", expected "same". The padding belongs to the conv',
+    ),
+    "missing_bn2": (
+        [("self.bn2 = layers.BatchNormalization()", "self.bn2 = None"),
+         ("out = self.bn2(self.conv2(out), training=training)", "out = self.conv2(out)")],
+        "params", "bn2` missing",
     ),
 }
 
@@ -133,6 +226,23 @@ TORCH_VARIANTS = {
                 return F.relu(x + y)
     """,
 }
+
+TORCH_VARIANTS["padding_same_string"] = """
+    import torch
+    from torch import nn
+
+    class BasicBlock(nn.Module):
+        def __init__(self, channels):
+            super().__init__()
+            self.conv1 = nn.Conv2d(channels, channels, 3, padding="same", bias=False)
+            self.bn1 = nn.BatchNorm2d(channels)
+            self.conv2 = nn.Conv2d(channels, channels, 3, padding="same", bias=False)
+            self.bn2 = nn.BatchNorm2d(channels)
+
+        def forward(self, x):
+            out = torch.relu(self.bn1(self.conv1(x)))
+            return torch.relu(self.bn2(self.conv2(out)) + x)
+"""
 
 TF_VARIANTS = {
     "sequential_branch": """

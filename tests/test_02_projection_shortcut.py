@@ -88,6 +88,17 @@ TORCH_BUGS = {
     "detached_shortcut": (
         [(T_RETURN, "return F.relu(out + identity.detach())")], "gradients", "input",
     ),
+    "projects_only_at_stride_2": (
+        [(T_RULE, "if stride == 2 or in_channels != out_channels:")], "shortcut",
+        "stride 3 shrinks H and W, even though the channels stay 16",
+    ),
+    "shortcut_bn_forced_eval": (
+        [(T_IDENTITY, T_IDENTITY.replace("self.downsample(x)", "self.downsample.eval()(x)"))],
+        "function", "the shortcut's BatchNorm ran in a different mode from the block's",
+    ),
+    "bn1_applied_twice": (
+        [(T_BRANCH, "out = self.bn1(self.conv2(out))")], "function", "bn1 is applied twice",
+    ),
     "conv2_maps_wrong_channels": (
         [(T_CONV1, T_CONV1.replace("out_channels, 3", "in_channels, 3")),
          ("self.bn1 = nn.BatchNorm2d(out_channels)", "self.bn1 = nn.BatchNorm2d(in_channels)"),
@@ -152,9 +163,49 @@ TF_BUGS = {
         [(K_IDENTITY, "identity = x if self.downsample is None else self.downsample(x, training=False)")],
         "function", "shortcut's BatchNorm ran in a different mode",
     ),
+    "projects_only_at_stride_2": (
+        [(K_RULE, "if stride == 2 or in_channels != out_channels:")], "shortcut",
+        "stride 3 shrinks H and W, even though the channels stay 16",
+    ),
+    "identity_layer_instead_of_none": (
+        [("self.downsample = None\n", "self.downsample = layers.Identity()\n")],
+        "shortcut", "`downsample` is Identity where it should be None",
+    ),
+    "no_relu_after_bn1": (
+        [("out = keras.ops.relu(self.bn1(self.conv1(x), training=training))",
+          "out = self.bn1(self.conv1(x), training=training)")],
+        "function", "no ReLU between bn1 and conv2",
+    ),
+    "shortcut_bn_skipped_in_the_sum": (
+        [(K_IDENTITY, K_IDENTITY + "\n        identity = x if self.downsample is None else "
+                                   "self.downsample.layers[0](x)")],
+        "function", "the shortcut skips its BatchNorm",
+    ),
+    "bn1_applied_twice": (
+        [(K_BRANCH, "out = self.bn1(self.conv2(out), training=training)")], "function",
+        "`bn2` still has no weights after a forward pass: your call() never applies it",
+    ),
     "stop_gradient_shortcut": (
         [(K_RETURN, "return keras.ops.relu(out + keras.ops.stop_gradient(identity))")],
         "gradients", "input",
+    ),
+    "zero_padding_layer_instead_of_same": (
+        [('self.conv1 = layers.Conv2D(out_channels, 3, strides=stride, padding="same", use_bias=False)',
+          'self.pad = layers.ZeroPadding2D(1)\n        '
+          'self.conv1 = layers.Conv2D(out_channels, 3, strides=stride, use_bias=False)'),
+         ('out = keras.ops.relu(self.bn1(self.conv1(x), training=training))',
+          'out = keras.ops.relu(self.bn1(self.conv1(self.pad(x)), training=training))')],
+        "structure", '`conv1` has padding "valid", expected "same". The padding belongs to the conv',
+    ),
+    "projection_is_a_bare_conv": (
+        [("self.downsample = keras.Sequential([\n                " + K_PROJ + "\n" + K_PROJ_BN,
+          "self.downsample = " + K_PROJ.rstrip(","))],
+        "shortcut", "2-element sequential",
+    ),
+    "relu_inside_downsample": (
+        [(K_PROJ_BN, "                layers.BatchNormalization(),\n                layers.ReLU(),\n"
+                     "            ])")],
+        "shortcut", "a ReLU does not belong on the shortcut",
     ),
 }
 

@@ -28,6 +28,7 @@ T_PROJ_BN = "                nn.BatchNorm2d(out_channels),\n            )"
 T_MID = "out = F.relu(self.bn2(self.conv2(out)))"
 T_LAST = "out = self.bn3(self.conv3(out))"
 T_RETURN = "return F.relu(out + identity)"
+T_IDENTITY = "identity = x if self.downsample is None else self.downsample(x)"
 
 TORCH_BUGS = {
     "stride_on_conv1_v1": (
@@ -73,9 +74,45 @@ TORCH_BUGS = {
     "conv1_with_bias": (
         [(T_CONV1, "self.conv1 = nn.Conv2d(in_channels, width, 1)")], "params", "`conv1` has a bias",
     ),
+    "projects_only_when_channels_change": (
+        [(T_RULE, "if in_channels != out_channels:")], "shortcut",
+        "stride 2 shrinks H and W, even though in_channels already equals 4·32 = 128",
+    ),
+    "projects_only_at_stride_2": (
+        [(T_RULE, "if stride == 2 or in_channels != out_channels:")], "shortcut",
+        "stride 3 shrinks H and W, even though in_channels already equals 4·8 = 32",
+    ),
+    "projection_without_stride": (
+        [("nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),",
+          "nn.Conv2d(in_channels, out_channels, 1, bias=False),")],
+        "shortcut", "carries the block's stride",
+    ),
+    "shortcut_bn_skipped": (
+        [(T_IDENTITY, T_IDENTITY.replace("self.downsample(x)", "self.downsample[0](x)"))],
+        "function", "the shortcut skips its BatchNorm",
+    ),
+    "shortcut_bn_forced_eval": (
+        [(T_IDENTITY, T_IDENTITY.replace("self.downsample(x)", "self.downsample.eval()(x)"))],
+        "function", "the shortcut's BatchNorm ran in a different mode from the block's",
+    ),
+    "no_relu_after_bn1": (
+        [("out = F.relu(self.bn1(self.conv1(x)))", "out = self.bn1(self.conv1(x))")],
+        "function", "no ReLU between bn1 and conv2",
+    ),
+    "bn1_applied_twice": (
+        [(T_MID, "out = F.relu(self.bn1(self.conv2(out)))")], "function", "bn1 is applied twice",
+    ),
+    "detached_shortcut": (
+        [(T_RETURN, "return F.relu(out + identity.detach())")], "gradients", "input",
+    ),
     "conv2_is_1x1": (
         [(T_CONV2, "self.conv2 = nn.Conv2d(width, width, 1, stride=stride, bias=False)")],
         "structure", "conv2 is the 3x3 conv",
+    ),
+    "projection_with_bias": (
+        [("nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),",
+          "nn.Conv2d(in_channels, out_channels, 1, stride=stride),")],
+        "shortcut", "`downsample.0` has a bias",
     ),
 }
 
@@ -88,6 +125,8 @@ K_PROJ_BN = "                layers.BatchNormalization(),\n            ])"
 K_MID = "out = keras.ops.relu(self.bn2(self.conv2(out), training=training))"
 K_LAST = "out = self.bn3(self.conv3(out), training=training)"
 K_RETURN = "return keras.ops.relu(out + identity)"
+K_IDENTITY = "identity = x if self.downsample is None else self.downsample(x, training=training)"
+K_PROJ = "layers.Conv2D(out_channels, 1, strides=stride, use_bias=False),"
 
 TF_BUGS = {
     "stride_on_conv1_v1": (
@@ -120,9 +159,74 @@ TF_BUGS = {
         "expansion", "`conv3` of `Bottleneck(16, 4)` outputs 4 channels",
     ),
     "projection_with_bias": (
-        [("layers.Conv2D(out_channels, 1, strides=stride, use_bias=False),",
-          "layers.Conv2D(out_channels, 1, strides=stride),")],
+        [(K_PROJ, "layers.Conv2D(out_channels, 1, strides=stride),")],
         "shortcut", "`downsample.0` has a bias",
+    ),
+    "projects_only_when_channels_change": (
+        [(K_RULE, "if in_channels != out_channels:")], "shortcut",
+        "stride 2 shrinks H and W, even though in_channels already equals 4·32 = 128",
+    ),
+    "projects_only_at_stride_2": (
+        [(K_RULE, "if stride == 2 or in_channels != out_channels:")], "shortcut",
+        "stride 3 shrinks H and W, even though in_channels already equals 4·8 = 32",
+    ),
+    "projection_rule_against_width": (
+        [(K_RULE, "if stride != 1 or in_channels != width:")], "shortcut",
+        "In `Bottleneck(64, 16)`, `downsample` is Sequential where it should be None",
+    ),
+    "projection_without_stride": (
+        [(K_PROJ, "layers.Conv2D(out_channels, 1, use_bias=False),")], "shortcut",
+        "carries the block's stride",
+    ),
+    "shortcut_bn_always_inference": (
+        [(K_IDENTITY, K_IDENTITY.replace("training=training)", "training=False)"))],
+        "function", "the shortcut's BatchNorm ran in a different mode from the block's",
+    ),
+    "shortcut_bn_never_called": (
+        [(K_IDENTITY, K_IDENTITY.replace("self.downsample(x, training=training)",
+                                         "self.downsample.layers[0](x)"))],
+        "shortcut", "`downsample.1` still has no weights",
+    ),
+    "no_relu_after_bn1": (
+        [("out = keras.ops.relu(self.bn1(self.conv1(x), training=training))",
+          "out = self.bn1(self.conv1(x), training=training)")],
+        "function", "no ReLU between bn1 and conv2",
+    ),
+    "bn1_applied_twice": (
+        [(K_MID, "out = keras.ops.relu(self.bn1(self.conv2(out), training=training))")],
+        "function", "`bn2` still has no weights after a forward pass: your call() never applies it",
+    ),
+    "relu_on_the_shortcut": (
+        [(K_RETURN, "return keras.ops.relu(out + keras.ops.relu(identity))")], "function",
+        "ReLU on the shortcut",
+    ),
+    "stop_gradient_shortcut": (
+        [(K_RETURN, "return keras.ops.relu(out + keras.ops.stop_gradient(identity))")],
+        "gradients", "input",
+    ),
+    "zero_padding_layer_instead_of_same": (
+        [('self.conv2 = layers.Conv2D(width, 3, strides=stride, padding="same", use_bias=False)',
+          'self.pad = layers.ZeroPadding2D(1)\n        '
+          'self.conv2 = layers.Conv2D(width, 3, strides=stride, use_bias=False)'),
+         ('out = keras.ops.relu(self.bn2(self.conv2(out), training=training))',
+          'out = keras.ops.relu(self.bn2(self.conv2(self.pad(out)), training=training))')],
+        "structure", '`conv2` has padding "valid", expected "same". The padding belongs to the conv',
+    ),
+    "conv1_with_bias": (
+        [(K_CONV1, "self.conv1 = layers.Conv2D(width, 1)")], "params", "`conv1` has a bias",
+    ),
+    "conv2_is_1x1": (
+        [(K_CONV2, K_CONV2.replace("(width, 3,", "(width, 1,"))], "structure", "conv2 is the 3x3 conv",
+    ),
+    "expansion_set_in_init": (
+        [(K_EXP, ""),
+         ("out_channels = width * self.expansion", "self.expansion = 4\n        out_channels = width * 4")],
+        "expansion", "define it in the class body",
+    ),
+    "shortcut_bn_skipped_in_the_sum": (
+        [(K_IDENTITY, K_IDENTITY + "\n        identity = x if self.downsample is None else "
+                                   "self.downsample.layers[0](x)")],
+        "function", "the shortcut skips its BatchNorm",
     ),
 }
 

@@ -48,6 +48,11 @@ T_B_CONV2 = "self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, b
 T_STEM_CONV = "self.conv1 = nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)"
 T_AVGPOOL = "self.avgpool = nn.AdaptiveAvgPool2d(1)"
 T_BASIC_RETURN = "        out = self.bn2(self.conv2(out))\n        return F.relu(out + identity)"
+# the basic block's shortcut line (the bottleneck's is the same text, so anchored on what follows)
+T_SHORTCUT = ("identity = x if self.downsample is None else self.downsample(x)\n"
+              "        out = F.relu(self.bn1(self.conv1(x)))\n        out = self.bn2")
+T_BASIC_DS = ("self.bn2 = nn.BatchNorm2d(out_channels)\n"
+              "        self.downsample = _projection(in_channels, out_channels, stride)")
 
 TORCH_BUGS = {
     # (edits, the check that must fail, a phrase its message must contain)
@@ -116,10 +121,40 @@ TORCH_BUGS = {
     ),
     "in_channels_ignored": (
         [(T_STEM_CONV, T_STEM_CONV.replace("nn.Conv2d(in_channels,", "nn.Conv2d(3,"))],
-        "shapes", "`conv1` maps 3->8 channels, expected 4->8",
+        "shapes", "`conv1` maps 3->8 channels, expected 1->8",
     ),
     "num_classes_ignored": (
         [(T_FC, "self.fc = nn.Linear(channels, 1000)")], "shapes", "num_classes=",
+    ),
+    # one builder drops an argument: each builder's own model varies all three
+    "stem_padding_2": (
+        [(T_STEM_CONV, T_STEM_CONV.replace("padding=3", "padding=2"))],
+        "structure", "`conv1` has padding (2, 2), expected 3",
+    ),
+    "resnet18_drops_in_channels": (
+        [(T_R18, T_R18.replace("in_channels, width", "3, width"))],
+        "shapes", "`conv1` maps 3->8 channels, expected 1->8",
+    ),
+    "resnet18_drops_num_classes": (
+        [(T_R18, T_R18.replace("num_classes, in_channels", "1000, in_channels"))],
+        "shapes", "`fc` should output num_classes=10",
+    ),
+    # layer4 of the ResNet-34 function case is 2x3: only a pool over all of H and W is right
+    "pool_window_from_height": (
+        [(T_HEAD, "return self.fc(torch.flatten(F.avg_pool2d(x, x.size(2)), 1))")],
+        "function", "square window the size of the feature map's height",
+    ),
+    "shortcut_bn_skipped": (
+        [(T_SHORTCUT, T_SHORTCUT.replace("self.downsample(x)", "self.downsample[0](x)"))],
+        "function", "shortcut skips its BatchNorm",
+    ),
+    "shortcut_bn_forced_eval": (
+        [(T_SHORTCUT, T_SHORTCUT.replace("self.downsample(x)", "self.downsample.eval()(x)"))],
+        "function", "shortcut BatchNorm ran in the other mode",
+    ),
+    "downsample_alias": (
+        [(T_BASIC_DS, T_BASIC_DS + "\n        self.shortcut = self.downsample")],
+        "keys", "`layer2.0.shortcut` is a second name for `layer2.0.downsample`",
     ),
 }
 
@@ -133,6 +168,13 @@ K_B_CONV2 = 'self.conv2 = layers.Conv2D(width, 3, strides=stride, padding="same"
 K_FC = "self.fc = layers.Dense(num_classes)"
 K_POOL = "        x = self.maxpool(x)\n"
 K_STRIDES = "zip(layers_per_stage, (1, 2, 2, 2), strict=True)"
+K_RULE = "if stride == 1 and in_channels == out_channels:"
+K_STEM = 'self.conv1 = layers.Conv2D(width, 7, strides=2, padding="same", use_bias=False)'
+K_STEM_CALL = "x = keras.ops.relu(self.bn1(self.conv1(x), training=training))"
+K_HEAD = "return self.fc(self.avgpool(x))"
+K_SHORTCUT = ("identity = x if self.downsample is None else self.downsample(x, training=training)\n"
+              "        out = keras.ops.relu(self.bn1(self.conv1(x), training=training))\n"
+              "        out = self.bn2")
 
 TF_BUGS = {
     "batchnorm_missing_non_trainable_off": (
@@ -159,6 +201,59 @@ TF_BUGS = {
     "stride_on_the_wrong_stage": (
         [(K_STRIDES, "zip(layers_per_stage, (1, 1, 2, 2), strict=True)")], "shapes",
         "layer2 does not halve",
+    ),
+    "projection_only_when_strided": (
+        [(K_RULE, "if stride == 1:")], "shapes", "`layer1.0.downsample` missing",
+    ),
+    "resnet18_drops_num_classes": (
+        [(K_R18, K_R18.replace("num_classes, in_channels", "1000, in_channels"))],
+        "shapes", "`fc` should output num_classes=10",
+    ),
+    "pool_window_from_height": (
+        [(K_HEAD, "return self.fc(keras.ops.reshape(keras.ops.average_pool(x, x.shape[1]), "
+                  "(-1, x.shape[-1])))")],
+        "function", "square window the size of the feature map's height",
+    ),
+    "shortcut_bn_always_inference": (
+        [(K_SHORTCUT, K_SHORTCUT.replace("training=training)\n", "training=False)\n", 1))],
+        "function", "shortcut BatchNorm ran in the other mode",
+    ),
+    "stem_zero_padding_layer": (
+        [(K_STEM, "self.pad = layers.ZeroPadding2D(3)\n        " + K_STEM.replace('padding="same", ', "")),
+         (K_STEM_CALL, K_STEM_CALL.replace("self.conv1(x)", "self.conv1(self.pad(x))"))],
+        [("structure", '`conv1` has padding "valid", expected "same". The padding belongs to the conv'),
+         ("function", '`conv1` has padding "valid", expected "same"')],
+    ),
+    "shortcut_bn_never_called": (
+        [(K_SHORTCUT, K_SHORTCUT.replace("self.downsample(x, training=training)",
+                                         "self.downsample.layers[0](x)"))],
+        [("params", "`layer2.0.downsample.1` normalises None channels, expected 128: the "
+                    "projection's BatchNorm"),
+         ("function", "`layer2.0.downsample.1` (and 2 more) still has no weights after a forward "
+                      "pass: your call() never applies it")],
+    ),
+    "flatten_without_pooling": (
+        [(K_HEAD, "return self.fc(keras.ops.reshape(x, (keras.ops.shape(x)[0], -1)))")],
+        "shapes", "without the global average pool",
+    ),
+    "log_softmax_on_the_output": (
+        [(K_HEAD, "return keras.ops.log_softmax(self.fc(self.avgpool(x)), axis=-1)")],
+        "function", "log-softmax",
+    ),
+    "num_classes_ignored": ([(K_FC, "self.fc = layers.Dense(1000)")], "shapes", "num_classes="),
+    "relu_on_branch_before_add": (
+        [(K_BASIC_CALL, "out = keras.ops.relu(self.bn2(self.conv2(out), training=training))")],
+        "function", "before the add",
+    ),
+    "detached_shortcut": (
+        [(K_SHORTCUT, K_SHORTCUT.replace("identity = x if", "identity = keras.ops.stop_gradient(x) if"))],
+        "gradients", "gradient with respect to the input",
+    ),
+    "cifar_stem_3x3": (
+        [(K_STEM, K_STEM.replace("(width, 7,", "(width, 3,"))], "params", "7x7 conv",
+    ),
+    "stem_conv_with_bias": (
+        [(K_STEM, K_STEM.replace(", use_bias=False", ""))], "params", "`conv1` has a bias",
     ),
 }
 
@@ -536,7 +631,8 @@ test_cases = case_test(EX, [
     *bugs("torch", TORCH_BUGS, only=api_and), *bugs("tf", TF_BUGS, only=api_and),
     *variants("torch", TORCH_VARIANTS), *variants("tf", TF_VARIANTS),
 ], slow=[
-    "tf-resnet34_layout_for_resnet18", "tf-bottleneck_stride_on_conv1",
+    "tf-resnet34_layout_for_resnet18", "tf-bottleneck_stride_on_conv1", "tf-cifar_stem_3x3",
+    "tf-stem_conv_with_bias", "tf-stem_zero_padding_layer", "tf-shortcut_bn_never_called",
     *(f"torch-{v}" for v in TORCH_VARIANTS), *(f"tf-{v}" for v in TF_VARIANTS),
 ])
 

@@ -30,7 +30,8 @@ TORCH_BUGS = {
         [("shortcut", "`SEBasicBlock(300, 300)`, `downsample` is Sequential where it should be None")],
     ),
     "default_reduction_not_16": (
-        [("def __init__(self, channels: int, reduction: int = 16", "def __init__(self, channels: int, reduction: int = 17")],
+        [("def __init__(self, channels: int, reduction: int = 16",
+          "def __init__(self, channels: int, reduction: int = 17")],
         [("se_hidden", "is the default in your signature 16?")],
     ),
     "hidden_rounded_up": (
@@ -143,7 +144,8 @@ TF_BUGS = {
         [("shortcut", "`SEBasicBlock(300, 300)`, `downsample` is Sequential where it should be None")],
     ),
     "default_reduction_not_16": (
-        [("def __init__(self, channels: int, reduction: int = 16", "def __init__(self, channels: int, reduction: int = 17")],
+        [("def __init__(self, channels: int, reduction: int = 16",
+          "def __init__(self, channels: int, reduction: int = 17")],
         [("se_hidden", "is the default in your signature 16?")],
     ),
     "hidden_rounded_up": (

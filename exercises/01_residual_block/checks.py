@@ -1,6 +1,8 @@
 """Checks for 01_residual_block: BasicBlock(channels), stride 1, identity shortcut."""
 
-from resnet_kata.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
+from resnet_kata.checks import CheckFailed, fail
+from resnet_kata.checks import spec as S
+from resnet_kata.checks.blocks import BlockSpec, Case, TrainSpec, block_checks, build, call_text
 from resnet_kata.checks.spec import BN, Conv
 
 
@@ -13,9 +15,17 @@ def layers(channels: int) -> dict:
     }
 
 
-def _branch(A, b, x, training):
-    h = A.relu(A.call(b.bn1, A.call(b.conv1, x, training), training))
-    return A.call(b.bn2, A.call(b.conv2, h, training), training)
+def _branch(A, b, x, training, relu=True, second_conv="conv2", second_bn="bn2"):
+    h = A.call(b.bn1, A.call(b.conv1, x, training), training)
+    h = A.relu(h) if relu else h
+    conv, bn = getattr(b, second_conv), getattr(b, second_bn)
+    return A.call(bn, A.call(conv, h, training), training)
+
+
+def _preactivation(A, b, x, t):
+    """He et al.'s v2 block (Identity Mappings): BN-ReLU-conv twice, nothing after the add."""
+    h = A.call(b.conv1, A.relu(A.call(b.bn1, x, t)), t)
+    return A.call(b.conv2, A.relu(A.call(b.bn2, h, t)), t) + x
 
 
 def flow(A, b, x, training):
@@ -35,6 +45,18 @@ WRONG = {
         lambda A, b, x, t: A.relu(_branch(A, b, x, t) + A.relu(x)),
     "the skip starts from conv1's output instead of the block's input":
         lambda A, b, x, t: A.relu(_branch(A, b, x, t) + A.call(b.conv1, x, t)),
+    "no ReLU between bn1 and conv2":
+        lambda A, b, x, t: A.relu(_branch(A, b, x, t, relu=False) + x),
+    "conv1 is applied twice: the second conv of the branch is conv2":
+        lambda A, b, x, t: A.relu(_branch(A, b, x, t, second_conv="conv1") + x),
+    "bn1 is applied twice: the BatchNorm after conv2 is bn2":
+        lambda A, b, x, t: A.relu(_branch(A, b, x, t, second_bn="bn1") + x),
+    "the pre-activation order (BN-ReLU-conv, ResNet v2): this block is the original one, "
+    "conv-BN-ReLU, with the last ReLU after the add":
+        _preactivation,
+    "the pre-activation order (BN-ReLU-conv, ResNet v2) with a ReLU after the add: this block "
+    "is the original one, conv-BN-ReLU":
+        lambda A, b, x, t: A.relu(_preactivation(A, b, x, t)),
 }
 
 SPEC = BlockSpec(
@@ -57,5 +79,72 @@ SPEC = BlockSpec(
 )
 
 
+def _padding_diffs(A, block, expected) -> list[str]:
+    """Each 3x3 conv pads itself: torch padding 1 (or "same" at stride 1), Keras "same"."""
+    out = []
+    for path, want in S.leaves(expected).items():
+        layer = A.get(block, path)
+        if not isinstance(want, S.Conv) or want.k == 1 or layer is None:
+            continue
+        pad = A.info(layer).padding
+        ok = (pad == "same") if A.channels_last else (
+            tuple(pad) == (want.k // 2,) * 2 if isinstance(pad, (tuple, list)) else pad == "same")
+        if not ok:
+            shown = f'"{pad}"' if isinstance(pad, str) else str(tuple(pad))
+            out.append(f"`{path}` has padding {shown}, expected "
+                       + ('"same"' if A.channels_last else str(want.k // 2)))
+    return out
+
+
+def _padding_failure(ctx, case_list) -> None:
+    for case in case_list:
+        block = build(ctx, SPEC, case, prepare=False)
+        diffs = _padding_diffs(ctx.A, block, SPEC.layers(*case.args, **case.kwargs))
+        if diffs:
+            fail(f"In `{call_text(SPEC, case)}`: " + "; ".join(diffs) + ". The padding belongs to "
+                 "the conv (" + ('padding="same"; not a separate ZeroPadding2D' if ctx.A.channels_last
+                                 else "padding=1 for a 3x3") + "), so the output keeps ceil(H / stride) "
+                 "rows and the grader can recompute your block from its layers.")
+
+
+def guarded(check):
+    """structure: also each conv's own padding. function, gradients, identity: when the check
+    stumbles (an exception, not a failure), name what Keras users stumble on: a layer call()
+    never applied (it has no weights), or a conv padded outside itself."""
+    inner = check.run
+
+    def structure(ctx):
+        message = inner(ctx)
+        _padding_failure(ctx, SPEC.function_cases)
+        return message
+
+    def run(ctx):
+        try:
+            return inner(ctx)
+        except CheckFailed:
+            raise
+        except Exception:
+            if ctx.framework != "tf":
+                raise
+            for case in SPEC.function_cases:
+                try:
+                    block = build(ctx, SPEC, case)
+                except Exception:  # noqa: BLE001 - the check's own error says more
+                    continue
+                idle = [p for p in S.leaves(SPEC.layers(*case.args, **case.kwargs))
+                        if (layer := ctx.A.get(block, p)) is not None
+                        and ctx.A.info(layer).in_channels is None]
+                if idle:
+                    fail(f"In `{call_text(SPEC, case)}`, `{idle[0]}` still has no weights after a "
+                         "forward pass: your call() never applies it (Keras creates a layer's "
+                         "weights on its first call). Is another layer called in its place?")
+            _padding_failure(ctx, SPEC.function_cases)
+            raise
+
+    check.run = structure if check.name == "structure" else run
+    return check
+
+
 def checks(framework: str):
-    return block_checks(SPEC)
+    return [guarded(c) if c.name in ("structure", "function", "gradients", "identity") else c
+            for c in block_checks(SPEC)]

@@ -54,6 +54,31 @@ def key_hint(lines: list[str]) -> str:
     return ""
 
 
+def aliases(model: Any, expected: dict[str, tuple[int, ...]]) -> list[tuple[str, str]]:
+    """(extra path, torchvision's path) for each module registered under a second name."""
+    paths: dict[int, list[str]] = {}
+    for path, module in model.named_modules(remove_duplicate=False):
+        if path:
+            paths.setdefault(id(module), []).append(path)
+    prefixes = {k.rsplit(".", 1)[0] for k in expected}
+    found = []
+    for names in paths.values():
+        kept = [n for n in names if n in prefixes or any(p.startswith(n + ".") for p in prefixes)]
+        found += [(n, kept[0]) for n in names if kept and n not in kept
+                  and not any(n.startswith(o + ".") for o, _k in found)]
+    return found
+
+
+def alias_hint(found: list[tuple[str, str]]) -> str:
+    if not found:
+        return ""
+    extra, original = found[0]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return (f" `{extra}` is a second name for `{original}`{more}: the same module registered under "
+            "two attributes puts its weights in the state_dict twice, and a strict load fails on "
+            f"the extra keys. Keep only torchvision's name (`{original.rsplit('.', 1)[-1]}`).")
+
+
 def _keys(spec: NetSpec, builds: list[tuple[str, ResNetBuild]]) -> Callable[[Context], str]:
     def run(ctx: Context) -> str:
         reference = json.loads(REFERENCE.read_text(encoding="utf-8"))
@@ -63,10 +88,11 @@ def _keys(spec: NetSpec, builds: list[tuple[str, ResNetBuild]]) -> Callable[[Con
             lines = key_diff(state_shapes(model), want)
             if lines:
                 layout = layout_line(ctx.A, model, b)
+                why = alias_hint(aliases(model, want)) or key_hint(lines)
                 fail(
                     f"The state_dict of `{b.text()}` does not match torchvision's {name}, so "
                     "`load_state_dict(torchvision_weights)` would fail."
-                    + key_hint(lines) + (f"\n  {layout}" if layout else "") + "\n"
+                    + why + (f"\n  {layout}" if layout else "") + "\n"
                     + "\n".join(f"  - {line}" for line in cap(lines)),
                     diff=lines,
                 )

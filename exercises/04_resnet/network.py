@@ -19,6 +19,8 @@ from resnet_kata.checks.networks import (
     Network,
     Tap,
     layout_of,
+    residual_block_flow,
+    stage_blocks,
     stage_taps,
     stem_stages_head_flow,
 )
@@ -40,6 +42,20 @@ WRONG = {
     "no final relu": "a block returns branch + shortcut without the ReLU after the add",
     "no skip": "a block never adds its shortcut back",
     "no stem relu": "the stem has no ReLU between bn1 and the max pool",
+    "shortcut bn skipped": (
+        "a block's shortcut skips its BatchNorm: `downsample[1]` is never applied, only the 1x1 conv"
+    ),
+    "shortcut bn other mode": (
+        "a block's shortcut BatchNorm ran in the other mode from the model's: do not call "
+        ".eval()/.train() on `downsample` inside forward (Keras: downsample(x, training=training))"
+    ),
+    "pool by height": (
+        "the global average pool uses a square window the size of the feature map's height "
+        "(torch avg_pool2d(x, x.size(2)), Keras a pool_size of x.shape[1]): on a non-square map it "
+        "averages only part of it. Average "
+        "over all of H and W (a mean over dims (2, 3), AdaptiveAvgPool2d(1), "
+        "GlobalAveragePooling2D)"
+    ),
 }
 
 
@@ -146,6 +162,58 @@ def _pools(A: Any) -> dict[str, Callable[[Any], Any]]:
     return {'padding="same"': lambda x: ops.max_pool(x, 3, 2, padding="same"), "padding 1": padded}
 
 
+def _block_flow(A: Any, blk: Any, x: Any, t: bool, bug: str) -> Any:
+    """One block from its own layers; the shortcut's BN skipped or in the other mode for the
+    two shortcut mistakes, the kit's flow (and its named mistakes) otherwise."""
+    if bug not in ("shortcut bn skipped", "shortcut bn other mode"):
+        return residual_block_flow(A, blk, x, t, bug)
+    ds = A.get(blk, "downsample")
+    if ds is None:
+        return residual_block_flow(A, blk, x, t)
+    convs = ["conv1", "conv2", "conv3"] if A.get(blk, "conv3") is not None else ["conv1", "conv2"]
+    h = x
+    for i, name in enumerate(convs, start=1):
+        h = A.call(A.get(blk, f"bn{i}"), A.call(A.get(blk, name), h, t), t)
+        if i < len(convs):
+            h = A.relu(h)
+    short = A.call(A.get(ds, "0"), x, t)
+    if bug == "shortcut bn other mode":
+        bn = A.get(ds, "1")
+        A.set_mode(bn, not t)
+        try:
+            short = A.call(bn, short, not t)
+        finally:
+            A.set_mode(bn, t)
+    return A.relu(h + short)
+
+
+def _square_pool(A: Any, h: Any) -> Any:
+    """An average pool whose window is the map's height (the wrong global pool), flattened."""
+    if A.name == "torch":
+        from torch.nn import functional as F
+
+        return F.avg_pool2d(h, int(h.shape[2])).flatten(1)
+    import keras
+
+    pooled = keras.ops.average_pool(h, int(h.shape[1]), padding="valid")
+    if int(pooled.shape[1]) * int(pooled.shape[2]) != 1:
+        raise ValueError("not one window")
+    return keras.ops.reshape(pooled, (int(pooled.shape[0]), -1))
+
+
+def network_flow(A: Any, model: Any, x: Any, t: bool, pool: Callable[[Any], Any],
+                 mistake: str = "") -> Any:
+    """The ResNet from the learner's own layers, or one of its named wrong versions."""
+    if mistake not in ("shortcut bn skipped", "shortcut bn other mode", "pool by height"):
+        return stem_stages_head_flow(A, model, x, t, pool, STAGES, mistake)
+    h = pool(A.relu(A.call(model.bn1, A.call(model.conv1, x, t), t)))
+    for stage in STAGES:
+        for blk in stage_blocks(A, model, stage):
+            h = _block_flow(A, blk, h, t, mistake)
+    pooled = _square_pool(A, h) if mistake == "pool by height" else A.flatten(A.spatial_mean(h))
+    return A.call(model.fc, pooled, t)
+
+
 class ResNet(Network):
     """resnet18/34/50 as torchvision writes them, in 2-D."""
 
@@ -179,7 +247,7 @@ class ResNet(Network):
 
     def flow(self, A: Any, model: Any, x: Any, training: bool, variant: Any, mistake: str = ""
              ) -> Any:
-        return stem_stages_head_flow(A, model, x, training, variant, STAGES, mistake)
+        return network_flow(A, model, x, training, variant, mistake)
 
     def layout_line(self, A: Any, model: Any, b: ResNetBuild) -> str:
         return layout_line(A, model, b)
@@ -205,6 +273,10 @@ class ResNet(Network):
                     "a 1x1 conv (with the block's stride) + BN, named `downsample`")
         if fld == "present" and leaf == "downsample":
             return "the shape does not change here, so the shortcut is the identity (no parameters)"
+        if fld == "channels" and path.endswith("downsample.1"):
+            return ("the projection's BatchNorm normalises the 1x1 conv's output channels; None means "
+                    "it was never called (Keras creates a layer's weights on its first call): the "
+                    "shortcut is downsample(x, training=training), the conv then its BatchNorm")
         if path == "conv1" and fld == "kernel":
             return "the stem is one 7x7 conv with stride 2 (the ImageNet ResNet; not a CIFAR-style 3x3)"
         if path == "fc" and fld == "channels":

@@ -124,13 +124,11 @@ def _run_one(check: Check, ctx: Context, impl: Path) -> CheckResult:
                 message = _(
                     "Keras creates a layer's weights on its first call, so this check calls "
                     "your layer once on zeros, and that call failed.") + " " + message
-        else:
-            last = traceback.extract_tb(exc.__traceback__)[-1:]
-            at = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
+        else:  # raised in the grader's or the framework's code: no frame of theirs is shown
             message = _(
                 "This check could not run on your object: {error}{at}. It usually means a layer "
                 "or attribute does not behave as the statement says."
-            ).format(error=f"{type(exc).__name__}: {exc}", at=at)
+            ).format(error=f"{type(exc).__name__}: {exception_text(exc)}", at="")
     details = _jsonable(ctx.details)
     curve = details.pop("loss_curve", None) or []
     # a training check's accuracy goes with its curve; other checks keep theirs in details

@@ -90,7 +90,7 @@ def failed_checks(record: Record) -> list[str]:
 _NOT_FOR_LEARNERS = re.compile(
     r"Traceback \(most recent call last\)|site-packages|dist-packages|/lib/python3|"
     r"(grader|resnet_kata)/[\w/]+\.py|exercises/\d\d_\w+/(?!README)\w+\.py|"
-    r"File \"/|tensorflow/(python|core)/"
+    r"File \"/|tensorflow/(python|core)/|\(at \w+\.py:\d+\)|\{\{function_node"
 )
 
 

@@ -91,6 +91,30 @@ def loop_bugs(save: str, copy: str, restore: str, augment: str, cached: str, one
 
 
 TORCH_BUGS = {
+    "epoch_loss_not_a_mean": (
+        [('history["loss"].append(sum(losses) / len(losses))', 'history["loss"].append(sum(losses))')],
+        "early_stopping", "Record the mean of the epoch's batch losses",
+    ),
+    "default_lr_not_1e_3": (
+        [("patience: int, lr: float = 1e-3,", "patience: int, lr: float = 1e-2,")],
+        "modes", "the default lr is 0.001",
+    ),
+    "default_batch_size_not_64": (
+        [("batch_size: int = 64, padding: int = 2", "batch_size: int = 32, padding: int = 2")],
+        "modes", "the default batch_size is 64",
+    ),
+    "default_padding_not_2": (
+        [("batch_size: int = 64, padding: int = 2", "batch_size: int = 64, padding: int = 4")],
+        "modes", "Is the default padding in your signature 2?",
+    ),
+    "val_accuracy_counts_from_one": (
+        [("loss, correct = 0.0, 0", "loss, correct = 0.0, 1")],
+        "early_stopping", "val_accuracy is the fraction of validation images",
+    ),
+    "val_accuracy_counts_argmax_at_least_the_label": (
+        [("(logits.argmax(1) == target)", "(logits.argmax(1) >= target)")],
+        "best_weights", "but the history's `val_accuracy` for epoch",
+    ),
     **loop_bugs(
         TORCH_SAVE, "copy.deepcopy(model.state_dict())", "    model.load_state_dict(best_state)\n",
         TORCH_AUGMENT,
@@ -187,6 +211,30 @@ TORCH_BUGS = {
 }
 
 TF_BUGS = {
+    "epoch_loss_not_a_mean": (
+        [('history["loss"].append(sum(losses) / len(losses))', 'history["loss"].append(sum(losses))')],
+        "early_stopping", "Record the mean of the epoch's batch losses",
+    ),
+    "default_lr_not_1e_3": (
+        [("patience: int, lr: float = 1e-3,", "patience: int, lr: float = 1e-2,")],
+        "modes", "the default lr is 0.001",
+    ),
+    "default_batch_size_not_64": (
+        [("batch_size: int = 64, padding: int = 2", "batch_size: int = 32, padding: int = 2")],
+        "modes", "the default batch_size is 64",
+    ),
+    "default_padding_not_2": (
+        [("batch_size: int = 64, padding: int = 2", "batch_size: int = 64, padding: int = 4")],
+        "modes", "Is the default padding in your signature 2?",
+    ),
+    "val_accuracy_is_a_count": (
+        [("float(np.mean(logits.argmax(axis=1) == y))", "float(np.sum(logits.argmax(axis=1) == y))")],
+        "early_stopping", "val_accuracy is the fraction of validation images",
+    ),
+    "val_accuracy_counts_argmax_at_least_the_label": (
+        [("float(np.mean(logits.argmax(axis=1) == y))", "float(np.mean(logits.argmax(axis=1) >= y))")],
+        "best_weights", "but the history's `val_accuracy` for epoch",
+    ),
     **loop_bugs(
         TF_SAVE, "model.get_weights()", "    model.set_weights(best_weights)\n", TF_AUGMENT,
         "    augmented = np.asarray(random_flip(random_crop(x, padding, seed_gen), seed_gen))\n",

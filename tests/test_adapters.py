@@ -70,3 +70,29 @@ def test_the_adapter_is_a_framework_adapter_at_run_time(fw):
     adapter = get_adapter(fw, "cpu")
     assert isinstance(adapter, FrameworkAdapter)
     assert adapter.device_name == "cpu"
+
+
+@needs("tf")
+@pytest.mark.tf
+def test_keras_bn_that_call_never_applies_is_named_not_crashed_on():
+    """A BatchNormalization the learner creates but never calls has no weights; randomising
+    the BN statistics names it instead of failing inside the grader."""
+    import keras
+    import numpy as np
+
+    from resnet_kata.adapters import get_adapter
+    from resnet_kata.checks import CheckFailed
+
+    class Block(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(4, 3, padding="same")
+            self.bn = keras.layers.BatchNormalization()
+
+        def call(self, x, training=None):
+            return self.conv(x)  # self.bn is never applied
+
+    block = Block()
+    block(np.zeros((1, 5, 5, 3), np.float32))
+    with pytest.raises(CheckFailed, match="still has no weights after a forward pass"):
+        get_adapter("tf", "cpu").randomize_bn(block, np.random.default_rng(0))

@@ -72,6 +72,7 @@ class FitRun:
     script: tuple[float, ...] = ()  # the scripted validation losses, epoch by epoch
     held: tuple[int, int] = (0, 0)  # scripted: the epoch of the model's parameters, of its buffers
     trace: dict[str, np.ndarray] | None = None  # per training image: fingerprint, crop, batch
+    seen: tuple[int, int, float] | tuple[()] = ()  # scripted: largest batch, border, Adam probe
 
 
 # -- augmentation -------------------------------------------------------------
@@ -340,8 +341,10 @@ def _fit_once(ctx: Context, spec: LoopSpec, name: str) -> FitRun:
     else:
         model = drv.model(ctx, counts, epochs * len(xtr))
     args = (model, drv.data(xtr, ytr), drv.data(xva, yva))
-    kwargs = dict(epochs=epochs, patience=patience, lr=spec.lr, batch_size=spec.batch,
-                  padding=spec.padding, seed=3)
+    # the scripted runs leave lr, batch_size, padding and seed at fit's defaults
+    kwargs = dict(epochs=epochs, patience=patience) if script else dict(
+        epochs=epochs, patience=patience, lr=spec.lr, batch_size=spec.batch,
+        padding=spec.padding, seed=3)
     require(ctx, "fit", "function", FIT_CALL, args, kwargs)
     start = time.perf_counter()
     history = call(ctx, "fit", *args, case=f"on {what} (epochs={epochs}, patience={patience})",
@@ -351,10 +354,11 @@ def _fit_once(ctx: Context, spec: LoopSpec, name: str) -> FitRun:
         drv.read(counts)
     counts = dict(counts)  # before the grader's own evaluation passes through the probe
     held = drv.epochs_held(model) if script else (0, 0)
+    seen = drv.defaults_seen(model) if script else ()
     trace = None if script else drv.read_trace()
     loss, acc = drv.evaluate(model, xva, yva)
     return FitRun(_history(history, epochs), counts, epochs, patience, len(xtr), len(xva),
-                  loss, acc, what, seconds, script, held, trace)
+                  loss, acc, what, seconds, script, held, trace, seen)
 
 
 def _training(spec: LoopSpec) -> Callable[[Context], str]:
@@ -413,8 +417,11 @@ def _modes(spec: LoopSpec) -> Callable[[Context], str]:
             fail(f"{c['eval_border']} validation images were cropped: evaluate on the raw "
                  "validation set, without augmentation.")
         _fresh_augmentation(r, e)
+        scripted = _fit_run(ctx, spec, "recover")
+        _defaults(scripted, scripted.history["val_loss"])
         return (f"{e} epochs: each trained on all {r.n_train} images, augmented ({share:.0%} "
-                f"cropped off-centre), in training mode; validation in inference mode, raw.")
+                f"cropped off-centre), in training mode; validation in inference mode, raw. "
+                f"With lr, batch_size and padding left out, fit uses 1e-3, 64 and 2.")
 
     return run
 
@@ -512,8 +519,56 @@ def _stop_mistake(r: FitRun, h: list[float]) -> str:
             "row have brought no new best, not one before).")
 
 
+LN4 = math.log(4.0)  # the cross-entropy of all-zero logits over 4 classes
+
+
+DEFAULTS = {"lr": 1e-3, "batch_size": 64, "padding": 2}  # fit's, as the statement fixes them
+
+
+def _defaults(r: FitRun, h: list[float]) -> None:
+    """A scripted run calls fit with lr, batch_size and padding left out: the model saw
+    batches of at most 64, crops with a zero border of up to 2, and Adam steps of 1e-3."""
+    largest, border, stepper = r.seen
+    call = (f"On {r.what}, called as fit(model, train_data, val_data, epochs={r.epochs}, "
+            f"patience={r.patience})")
+    if largest != min(DEFAULTS["batch_size"], r.n_train):
+        fail(f"{call}, the largest training batch had {largest} images: the default "
+             f"batch_size is {DEFAULTS['batch_size']}.")
+    if border != DEFAULTS["padding"]:
+        fail(f"{call}, the training images' zero borders were at most {border} pixels wide; "
+             f"with the default padding={DEFAULTS['padding']} some crops have a border of "
+             f"{DEFAULTS['padding']}. Is the default padding in your signature 2?")
+    # the probe moved once per step until the epoch the returned parameters come from (a
+    # wrong restore is named by best_weights, so this counts the epoch actually held)
+    epoch = r.held[0]
+    steps = -(-r.n_train // DEFAULTS["batch_size"]) * epoch
+    lr = -stepper / steps if steps else DEFAULTS["lr"]
+    if not math.isclose(lr, DEFAULTS["lr"], rel_tol=1e-3):
+        fail(f"{call}, each Adam step moved the grader's probe parameter (gradient 1) by "
+             f"{lr:.4g}, so the optimizer ran at learning rate {lr:.4g}; the default lr is "
+             f"{DEFAULTS['lr']:g}.")
+
+
 def _recorded_script(r: FitRun, h: list[float]) -> None:
-    """On a scripted run, the history must hold the model's validation losses."""
+    """On a scripted run, the history must hold the model's validation losses, its training
+    loss (the model outputs zeros in training: ln 4 for every batch) and its validation
+    accuracy (every validation image is right: 1.0)."""
+    def shown(values: list[float]) -> str:
+        return ", ".join(f"{v:.3f}" for v in values)
+
+    train = r.history["loss"]
+    if not all(abs(v - LN4) <= 1e-4 for v in train):
+        fail(f"On {r.what}, the grader's model outputs zeros in training mode, so every "
+             f"training batch's cross-entropy is ln 4 = {LN4:.3f}, and so is the mean over an "
+             f"epoch; but the history's `loss` holds {shown(train)}. Record the mean of the "
+             "epoch's batch losses (sum of the batch losses / number of batches, or the mean "
+             "over all training images).")
+    accuracy = r.history["val_accuracy"]
+    if not all(abs(v - 1.0) <= 1e-6 for v in accuracy):
+        fail(f"On {r.what}, the grader's model gets every validation image right after every "
+             f"epoch (accuracy 1.0), but the history's `val_accuracy` holds {shown(accuracy)}. "
+             "val_accuracy is the fraction of validation images whose highest logit is their "
+             "label: count argmax(logits) == y over all of them, divide by their number.")
     want = r.script[: len(h)]
     if all(abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(h, want, strict=True)):
         return
@@ -614,6 +669,14 @@ def _best_weights(spec: LoopSpec) -> Callable[[Context], str]:
                 return abs(v - ref) <= 1e-4 * max(1.0, abs(ref))
 
             if same(r.val_loss, h[b]):
+                acc = r.history["val_accuracy"][b]
+                if not r.script and abs(acc - r.val_accuracy) > 0.5 / r.n_val:
+                    fail(f"On {r.what}, the model fit returned holds epoch {b + 1}'s weights, "
+                         f"as it should, and the grader measures {r.val_accuracy:.4f} validation "
+                         f"accuracy for it, but the history's `val_accuracy` for epoch {b + 1} is "
+                         f"{acc:.4f}. val_accuracy is the fraction of all validation images whose "
+                         "highest logit is their label (argmax(logits) == y, counted over every "
+                         "batch, divided by the number of images).")
                 continue
             start = (f"On {r.what}, the best validation loss was {h[b]:.4f} (epoch {b + 1} of "
                      f"{len(h)}), but the model fit returned has validation loss "

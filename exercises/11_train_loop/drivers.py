@@ -20,6 +20,42 @@ def _weights(n: int) -> np.ndarray:
     return np.random.default_rng(0).normal(0.0, 1.0, n).astype(np.float32)
 
 
+def _zero_border(x: np.ndarray, h_axis: int) -> int:
+    """The widest band of all-zero rows or columns along an image's edge, over a batch
+    (a crop from a zero-padded image: at most the padding)."""
+    w_axis = h_axis + 1
+    zero = x == 0
+    rows = zero.all(axis=tuple(a for a in range(1, x.ndim) if a != h_axis))  # (N, H)
+    cols = zero.all(axis=tuple(a for a in range(1, x.ndim) if a != w_axis))  # (N, W)
+    widest = 0
+    for lines in (rows, rows[:, ::-1], cols, cols[:, ::-1]):
+        widest = max(widest, int(np.cumprod(lines, axis=1).sum(axis=1).max(initial=0)))
+    return widest
+
+
+def _keras_zero_border(x: Any) -> Any:
+    """`_zero_border` in Keras ops, for a channels-last batch inside a traced step."""
+    from keras import ops
+
+    zero = ops.cast(ops.equal(x, 0.0), "float32")
+    rows = ops.min(zero, axis=(2, 3))  # (N, H): 1 where the whole row is 0
+    cols = ops.min(zero, axis=(1, 3))  # (N, W)
+    widest = [ops.max(ops.sum(ops.cumprod(lines, axis=1), axis=1))
+              for lines in (rows, ops.flip(rows, 1), cols, ops.flip(cols, 1))]
+    return ops.max(ops.stack(widest))
+
+
+def _unit_gradient(w: Any) -> Any:
+    """w itself, whose gradient is 1 whatever flows back (TensorFlow's custom gradient)."""
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def unit(v: Any) -> Any:
+        return tf.identity(v), lambda upstream: tf.ones_like(v)
+
+    return unit(tf.convert_to_tensor(w))  # a tensor read of the variable: its gradient is 1 too
+
+
 class Torch:
     generator_words = "a `torch.Generator` (`torch.rand(..., generator=generator)`)"
     eval_words = "`model.eval()`"
@@ -90,6 +126,10 @@ class Torch:
                 self.register_buffer("epoch", torch.zeros(()))
                 self.register_buffer("evaluated", torch.ones(()))
                 self.z = torch.tensor(table, dtype=torch.float32)
+                # its gradient is made 1 at every step, so each Adam step moves it by -lr
+                self.stepper = nn.Parameter(torch.zeros(()))
+                self.stepper.register_hook(torch.ones_like)
+                self.largest, self.border = 0, 0  # the largest training batch, zero border
 
             def forward(self, x: Any) -> Any:
                 if self.training:
@@ -97,7 +137,11 @@ class Torch:
                         self.epoch += self.evaluated  # a new epoch after each evaluation
                         self.evaluated.zero_()
                         self.marker.copy_(self.epoch)
-                    return self.head(x.mean((2, 3))) + 0.0 * self.marker
+                        self.largest = max(self.largest, int(x.shape[0]))
+                        self.border = max(self.border, _zero_border(x.numpy(), 2))
+                    # zeros, whatever the batch: every training batch's loss is ln 4, and
+                    # the zero gradient leaves the head where it is
+                    return 0.0 * (self.head(x.mean((2, 3))) + self.marker + self.stepper)
                 with torch.no_grad():
                     self.evaluated.fill_(1.0)
                     k = int(torch.clamp(self.marker.round(), 0, len(self.z) - 1))
@@ -110,6 +154,11 @@ class Torch:
     def epochs_held(self, model: Any) -> tuple[int, int]:
         """(the epoch the scripted model's parameters come from, that of its buffers)."""
         return int(round(float(model.marker.detach()))), int(round(float(model.epoch)))
+
+    def defaults_seen(self, model: Any) -> tuple[int, int, float]:
+        """What a scripted run with fit's defaults showed: the largest training batch, the
+        widest zero border of a training image, and where the Adam probe ended."""
+        return model.largest, model.border, float(model.stepper.detach())
 
     def read_trace(self) -> dict[str, np.ndarray]:
         t = self.trace
@@ -227,6 +276,12 @@ class Keras:
                                              name="epoch")
                 self.evaluated = self.add_weight(shape=(), initializer="ones", trainable=False,
                                                  name="evaluated")
+                # its gradient is made 1 at every step, so each Adam step moves it by -lr
+                self.stepper = self.add_weight(shape=(), initializer="zeros", name="stepper")
+                self.largest = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                               name="largest")
+                self.border = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                              name="border")
 
             def call(self, x: Any, training: Any = None) -> Any:
                 if training:
@@ -234,7 +289,13 @@ class Keras:
                     self.epoch.assign(new)
                     self.evaluated.assign(0.0)
                     self.marker.assign(new)
-                    return self.head(ops.mean(x, axis=(1, 2))) + 0.0 * self.marker
+                    n = ops.cast(ops.shape(x)[0], "float32")
+                    self.largest.assign(ops.maximum(self.largest, n))
+                    self.border.assign(ops.maximum(self.border, _keras_zero_border(x)))
+                    # zeros, whatever the batch: every training batch's loss is ln 4, and
+                    # the zero gradient leaves the head where it is
+                    return 0.0 * (self.head(ops.mean(x, axis=(1, 2))) + self.marker
+                                  + _unit_gradient(self.stepper))
                 self.evaluated.assign(1.0)
                 k = ops.clip(ops.cast(ops.round(self.marker), "int32"), 0, len(self.z) - 1)
                 z = ops.take(ops.convert_to_tensor(self.z), k)
@@ -249,6 +310,13 @@ class Keras:
         """(the epoch the scripted model's parameters come from, that of its state)."""
         layer = model.layers[0]
         return int(round(float(layer.marker.numpy()))), int(round(float(layer.epoch.numpy())))
+
+    def defaults_seen(self, model: Any) -> tuple[int, int, float]:
+        """What a scripted run with fit's defaults showed: the largest training batch, the
+        widest zero border of a training image, and where the Adam probe ended."""
+        layer = model.layers[0]
+        return (int(round(float(layer.largest.numpy()))), int(round(float(layer.border.numpy()))),
+                float(layer.stepper.numpy()))
 
     def data(self, x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
         return np.ascontiguousarray(np.moveaxis(x, 1, -1)), y.astype(np.int64)

@@ -318,7 +318,14 @@ class Adapter:
             v.assign(np.broadcast_to(value, v.shape).astype(np.float32))
 
     def randomize_bn(self, model: Any, rng: np.random.Generator) -> None:
-        for _, bn in self.bn_layers(model):
+        for path, bn in self.bn_layers(model):
+            if not bn.built or not hasattr(bn, "moving_mean"):
+                from ..checks import fail
+                from ..i18n import _
+
+                fail(_("The BatchNormalization layer `{path}` still has no weights after a "
+                       "forward pass: your call() never applies it (Keras creates a layer's "
+                       "weights on its first call).").format(path=path))
             c = int(bn.moving_mean.shape[0])
             self.set_bn(
                 bn,

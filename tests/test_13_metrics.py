@@ -27,6 +27,18 @@ MACRO_RETURN = "    return tuple(float(np.sum(weights * v)) for v in (precision,
 RANK = "    return float(np.mean(rank < k))\n"
 
 BUGS = {
+    "labels_must_include_zero": (
+        [("if low < 0 or high >= num_classes:", "if low > 0 or high >= num_classes:")],
+        "bad_labels", "a class that never occurs (here 0) is fine",
+    ),
+    "top_k_default_not_5": (
+        [("def top_k_accuracy(labels, scores, k=5)", "def top_k_accuracy(labels, scores, k=3)")],
+        "top_k", "the default is k=5",
+    ),
+    "average_compared_with_is": (
+        [('if average == "micro":', 'if average is "micro":')],
+        "averages", "Micro pools the counts of every class",
+    ),
     "transposed_matrix": (
         [("np.bincount(y_true * k + y_pred", "np.bincount(y_pred * k + y_true")],
         "confusion_matrix", "Rows and columns are swapped",

@@ -179,6 +179,10 @@ def cm_bad_labels(ctx: Context) -> str:
          "a predicted label 3 with num_classes=3"),
         (np.array([0, 1, 2, 1]), np.array([0, 1, 2]), {},
          "y_true of length 4 and y_pred of length 3 (zip would silently drop a sample)"),
+        (np.array([0, 1, 2]), np.array([0, 1, 2, 1]), {},
+         "y_true of length 3 and y_pred of length 4"),
+        (np.array([0, 1, 5]), np.array([0, 1, 1]), {"num_classes": 3},
+         "a label 5 with num_classes=3 (every label >= num_classes, not only num_classes itself)"),
     ]
     for t, p, kwargs, what in cases:
         extra = "".join(f", {k}={v}" for k, v in kwargs.items())
@@ -196,6 +200,16 @@ def cm_bad_labels(ctx: Context) -> str:
         fail(f"confusion_matrix accepted {what} and returned shape {shape} "
              f"{_cases_text(t, p, extra)}. It must raise ValueError: a bad label is a bug upstream "
              "that a metric must not hide.")
+    # and labels that do lie in range are accepted, also when class 0 never occurs
+    t, p = np.array([1, 2, 2, 1]), np.array([2, 2, 1, 1])
+    try:
+        fn(t, p, num_classes=3)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the learner's code may raise anything
+        fail(f"confusion_matrix raised {type(exc).__name__}: {exc} {_cases_text(t, p, ', num_classes=3')}, "
+             "where every label lies in [0, 3): only labels below 0 or >= num_classes are bad, "
+             "and a class that never occurs (here 0) is fine.")
     return "labels outside [0, num_classes) and mismatched lengths raise ValueError"
 
 
@@ -215,11 +229,17 @@ def accuracy_values(ctx: Context) -> str:
     return "accuracy = correct / total"
 
 
+def _fresh(text: str | None) -> str | None:
+    """The same string as a new object, as a caller's would be that built it at run time:
+    `average is "micro"` is then False, `average == "micro"` True."""
+    return None if text is None else "".join(list(text))
+
+
 def _check_prf(ctx: Context, y_true: Any, y_pred: Any, average: str | None, k: int | None = None,
                extra: str = "") -> tuple[Any, Any, Any]:
     m = reference_cm(y_true, y_pred, k)
     want = averaged(m, average)
-    kwargs: dict[str, Any] = {"average": average}
+    kwargs: dict[str, Any] = {"average": _fresh(average)}
     if k is not None:
         kwargs["num_classes"] = k
     shown = extra + "".join(f", {a}={b!r}" for a, b in kwargs.items())
@@ -327,6 +347,12 @@ def top_k(ctx: Context) -> str:
                        "rule (scores >= true_score[:, None]).sum(1) - 1 < k needs no special case).")
     probs = np.exp(scores[:5]) / np.exp(scores[:5]).sum(1, keepdims=True)
     _top_k_case(ctx, labels[:5], probs, 2, " (softmax probabilities)")
+    default = _scalar(call(ctx, "top_k_accuracy", _copy(labels), _copy(scores),
+                           case=f"for {n} samples, {c} classes, k left to its default"),
+                      "top_k_accuracy", "one float")
+    if not agree(default, top_k_ref(labels, scores, 5)):
+        fail(f"top_k_accuracy(labels, scores) returned {default:.6g} with k left out; the "
+             f"default is k=5: {top_k_ref(labels, scores, 5):.6g}.")
     got5 = top_k_ref(labels, scores, 5)
     return f"top-1 {argmax_acc:.3f} = argmax accuracy, top-5 {got5:.3f}, top-{c} = 1"
 

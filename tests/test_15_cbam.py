@@ -24,6 +24,20 @@ TORCH_CBAM = "out = self.cbam(out)  # on the branch: after bn2, before the add"
 # Each bug is graded with only the checks expected to catch it (fast); a check whose
 # prerequisites were not selected runs regardless.
 TORCH_BUGS = {
+    "projection_missing_when_channels_shrink": (
+        [("if stride != 1 or in_channels != out_channels:", "if stride != 1 or in_channels < out_channels:")],
+        [("shortcut", "the channels change (16 -> 8) at stride 1")],
+    ),
+    "is_not_instead_of_not_equal": (
+        [("if stride != 1 or in_channels != out_channels:",
+          "if stride != 1 or in_channels is not out_channels:")],
+        [("shortcut", "`CBAMBasicBlock(300, 300)`, `downsample` is Sequential where it should be None")],
+    ),
+    "channel_default_reduction_not_16": (
+        [("def __init__(self, channels: int, reduction: int = 16):",
+          "def __init__(self, channels: int, reduction: int = 17):")],
+        [("ca_hidden", "is the default in your signature 16?")],
+    ),
     "avg_only_is_se": (
         [(TORCH_GATE, "gate = torch.sigmoid(self.mlp(avg))")],
         [("ca_pooling", "the global MAXIMUM never reaches the MLP"),
@@ -156,6 +170,20 @@ TF_POOLED = "[ops.mean(x, axis=-1, keepdims=True), ops.max(x, axis=-1, keepdims=
 TF_CBAM = "out = self.cbam(out)  # on the branch: after bn2, before the add"
 
 TF_BUGS = {
+    "projection_missing_when_channels_shrink": (
+        [("if stride != 1 or in_channels != out_channels:", "if stride != 1 or in_channels < out_channels:")],
+        [("shortcut", "the channels change (16 -> 8) at stride 1")],
+    ),
+    "is_not_instead_of_not_equal": (
+        [("if stride != 1 or in_channels != out_channels:",
+          "if stride != 1 or in_channels is not out_channels:")],
+        [("shortcut", "`CBAMBasicBlock(300, 300)`, `downsample` is Sequential where it should be None")],
+    ),
+    "channel_default_reduction_not_16": (
+        [("def __init__(self, channels: int, reduction: int = 16, **kwargs):",
+          "def __init__(self, channels: int, reduction: int = 17, **kwargs):")],
+        [("ca_hidden", "is the default in your signature 16?")],
+    ),
     "avg_only_is_se": (
         [(TF_GATE, "gate = ops.sigmoid(self.mlp(avg))")],
         [("ca_pooling", "the global MAXIMUM never reaches the MLP"),

@@ -76,7 +76,7 @@ CHANNEL = BlockSpec(
 
 # (args, kwargs, hidden width) for the hidden-width check; the inputs of the gate probes
 CHANNEL_HIDDEN = [((16,), {}, 1), ((8,), {"reduction": 16}, 1), ((64,), {"reduction": 16}, 4),
-                  ((32,), {"reduction": 4}, 8)]
+                  ((32,), {"reduction": 4}, 8), ((256,), {}, 16)]  # 256: the default 16, not 15 or 17
 CHANNEL_GATE = Case((32,), (4, 32, 5, 6), kwargs={"reduction": 4})
 CHANNEL_POOLING = Case((32,), (4, 32, 6, 6), kwargs={"reduction": 4})
 
@@ -114,6 +114,7 @@ CBAM_SPEC = BlockSpec(
     function_cases=[
         Case((32,), (3, 32, 7, 6), kwargs={"reduction": 4}),
         Case((8,), (2, 8, 5, 5), kwargs={"kernel_size": 3}),
+        Case((256,), (1, 256, 3, 3)),  # the default reduction: hidden 16
     ],
     count_formula="2·C·h + h + C for the channel MLP (h = max(1, C // reduction)) + 2·k·k for "
     "the spatial conv",
@@ -144,6 +145,10 @@ RULE_CASES = [
     Case((16, 16), (1, 16, 4, 4)),
     Case((8, 16), (1, 8, 4, 4)),
     Case((16, 16, 2), (1, 16, 5, 5)),
+    Case((16, 8), (1, 16, 4, 4)),  # fewer channels: x cannot be added either
+    # equal counts made separately: `in_channels is not out_channels` holds for ints above
+    # 256 even when they are equal (CPython shares only the small ones)
+    Case((int("300"), int("300")), (1, 300, 2, 2)),
 ]
 
 SPEC = BlockSpec(
@@ -161,6 +166,7 @@ SPEC = BlockSpec(
     function_cases=[
         Case((32, 32), (2, 32, 5, 6), (2, 32, 5, 6), kwargs={"reduction": 8}),
         Case((16, 32, 2), (4, 16, 7, 7), (4, 32, 4, 4), kwargs={"reduction": 4}),
+        Case((256, 256), (1, 256, 3, 3), (1, 256, 3, 3)),  # the default reduction: hidden 16
     ],
     count_formula="9·in·out + 9·out² + 4·out for the convs and BNs, 2·out·h + h + out for the "
     "channel MLP (h = max(1, out // reduction)), 98 for the 7x7 spatial conv, plus in·out + 2·out "

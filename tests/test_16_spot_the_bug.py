@@ -92,6 +92,14 @@ def test_untouched_stub_fails_every_item_with_its_flaw(grade_source, framework):
 # -- wrong repairs are named by the right item ---------------------------------------------
 
 TORCH_BUGS = {
+    "warmup_default_epochs_not_5": (
+        [("warmup_epochs: int = 5, decay", "warmup_epochs: int = 6, decay")],
+        "item3_warmup", "(both left to their defaults)",
+    ),
+    "resnet18_default_num_classes_not_1000": (
+        [("def resnet18(num_classes: int = 1000)", "def resnet18(num_classes: int = 1001)")],
+        "item4_resnet18", "num_classes defaults to 1000",
+    ),
     "cat_then_1x1_conv": (
         [("return F.relu(out + x)", "return F.relu(self.mix(torch.cat([out, x], 1)))"),
          ("self.bn2 = nn.BatchNorm2d(channels)\n",
@@ -265,6 +273,11 @@ TORCH_BUGS = {
 }
 
 TF_BUGS = {
+    "warmup_default_epochs_not_5": (
+        [("def warmup_schedule(base_lr, warmup_epochs=5, decay=0.5)",
+          "def warmup_schedule(base_lr, warmup_epochs=4, decay=0.5)")],
+        "item4_warmup", "(both left to their defaults)",
+    ),
     "only_the_attribute_fixed": (
         [("        self.downsample = None\n\n    def build(self, input_shape):\n"
           "        if self.stride != 1 or input_shape[-1] != self.filters:\n"

@@ -151,6 +151,7 @@ WARMUPS = [
     Warmup(base=0.1, warmup=5, decay=0.5),
     Warmup(base=0.3, warmup=3, decay=0.1, epochs=6),
     Warmup(base=0.05, warmup=1, decay=0.9, epochs=4),
+    Warmup(base=0.2, warmup=5, decay=0.5, epochs=8, defaults=True),  # the statement's defaults
 ]
 WARMUP_LESSON = ("The rate rises linearly to base_lr over the warmup epochs, then decays by "
                  "`decay` per epoch, as a function of the epoch alone. Multiplying by 0.1 every "

@@ -33,9 +33,10 @@ def keras_warmup(ctx: Context, name: str, cfg: Warmup) -> tuple[list[float], lis
     each epoch starts with), and called directly, last epoch first, with an unrelated lr."""
     import keras
 
-    case = f"({cfg.base:g}, warmup_epochs={cfg.warmup}, decay={cfg.decay:g})"
-    fn = attempt(ctx, f"{name}{case}", ctx.get(name, "function"), cfg.base,
-                 warmup_epochs=cfg.warmup, decay=cfg.decay, case="when making the schedule")
+    case = (f"({cfg.base:g})" if cfg.defaults else
+            f"({cfg.base:g}, warmup_epochs={cfg.warmup}, decay={cfg.decay:g})")
+    fn = attempt(ctx, f"{name}{case}", ctx.get(name, "function"), cfg.base, **cfg.kwargs(),
+                 case="when making the schedule")
     if not callable(fn):
         fail(f"`{name}{case}` returned {type(fn).__name__}; it must return the function "
              "`schedule(epoch, lr)` that keras.callbacks.LearningRateScheduler calls.")

@@ -48,9 +48,8 @@ def torch_warmup(ctx: Context, name: str, cfg: Warmup) -> list[float]:
     import torch
 
     opt = _probe_optimizer(cfg.base)
-    case = f"for an optimizer with lr={cfg.base:g}, warmup_epochs={cfg.warmup}, decay={cfg.decay:g}"
-    sched = attempt(ctx, name, ctx.get(name, "function"), opt, warmup_epochs=cfg.warmup,
-                    decay=cfg.decay, case=case)
+    case = f"for an optimizer with lr={cfg.base:g}, {cfg.text().split(', ', 1)[1]}"
+    sched = attempt(ctx, name, ctx.get(name, "function"), opt, **cfg.kwargs(), case=case)
     if not isinstance(sched, torch.optim.lr_scheduler.LRScheduler):
         fail(f"`{name}` returned {type(sched).__name__}; it must return a "
              "torch.optim.lr_scheduler.LRScheduler (a LambdaLR, or your own subclass).")
@@ -229,10 +228,14 @@ def depth_item(spec: DepthSpec, lesson: str) -> Callable[[Context], str]:
         import torch
 
         fn = ctx.get(spec.name, "function")
-        model = attempt(ctx, f"{spec.name}(num_classes=1000)", fn, num_classes=1000,
-                        case="when building the model")
+        model = attempt(ctx, f"{spec.name}()", fn, case="when building the model (num_classes "
+                        "left to its default, 1000)")
         if not isinstance(model, torch.nn.Module):
             fail(f"`{spec.name}()` returned {type(model).__name__}, not an nn.Module.")
+        head = getattr(model, "fc", None)
+        if isinstance(head, torch.nn.Linear) and head.out_features != 1000:
+            fail(f"`{spec.name}()` ends in {head.out_features} outputs; num_classes defaults to "
+                 "1000 (ImageNet's classes), so `fc` is Linear(512, 1000) when it is left out.")
         stages = [getattr(model, f"layer{i}", None) for i in range(1, len(spec.stages) + 1)]
         if any(s is None for s in stages):
             fail(f"The model has no `layer{stages.index(None) + 1}`: the stages are layer1..layer4.")

@@ -18,9 +18,14 @@ class Warmup:
     warmup: int
     decay: float
     epochs: int = 10
+    defaults: bool = False  # warmup_epochs and decay left out: the call relies on 5 and 0.5
 
     def text(self) -> str:
-        return f"base_lr={self.base:g}, warmup_epochs={self.warmup}, decay={self.decay:g}"
+        left = " (both left to their defaults)" if self.defaults else ""
+        return f"base_lr={self.base:g}, warmup_epochs={self.warmup}, decay={self.decay:g}{left}"
+
+    def kwargs(self) -> dict:
+        return {} if self.defaults else {"warmup_epochs": self.warmup, "decay": self.decay}
 
     def ref(self) -> list[float]:
         return [warmup_ref(e, self.base, self.warmup, self.decay) for e in range(self.epochs)]

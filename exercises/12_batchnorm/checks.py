@@ -193,7 +193,8 @@ def bn_eps(ctx: Context) -> str:
 def _sequence(ctx: Context, c: int) -> list[np.ndarray]:
     rng = ctx.rng(6)
     specs = [((4, c, 5, 5), 2.0, 3.0), ((2, c, 4, 6), -1.0, 0.5), ((1, c, 3, 3), 0.5, 2.0),
-             ((6, c, 2, 2), 3.0, 1.0)]
+             ((6, c, 2, 2), 3.0, 1.0),
+             ((2, c, 1, 1), 1.0, 2.0)]  # two values per channel: the unbiased variance doubles
     return [_input(rng, shape, shift, scale) for shape, shift, scale in specs]
 
 

@@ -27,6 +27,14 @@ T_IDENTITY = "identity = x if self.downsample is None else self.downsample(x)"
 T_RETURN = "return F.relu(out + identity)"
 
 TORCH_BUGS = {
+    "projection_missing_when_channels_shrink": (
+        [("in_channels != out_channels:", "in_channels < out_channels:")],
+        [("shortcut", "the channels change (16 -> 8)")],
+    ),
+    "is_not_instead_of_not_equal": (
+        [("in_channels != out_channels:", "in_channels is not out_channels:")],
+        [("shortcut", "`BasicBlock(300, 300)`, `downsample` is Sequential where it should be None")],
+    ),
     "shortcut_never_applied": ([(T_IDENTITY, "identity = x")], "shapes", "shortcut must be projected"),
     "projects_only_when_strided": ([(T_RULE, "if stride != 1:")], "shortcut", "only when strided"),
     "projects_only_when_channels_change": (
@@ -117,6 +125,14 @@ K_IDENTITY = "identity = x if self.downsample is None else self.downsample(x, tr
 K_RETURN = "return keras.ops.relu(out + identity)"
 
 TF_BUGS = {
+    "projection_missing_when_channels_shrink": (
+        [("in_channels != out_channels:", "in_channels < out_channels:")],
+        [("shortcut", "the channels change (16 -> 8)")],
+    ),
+    "is_not_instead_of_not_equal": (
+        [("in_channels != out_channels:", "in_channels is not out_channels:")],
+        [("shortcut", "`BasicBlock(300, 300)`, `downsample` is Sequential where it should be None")],
+    ),
     "shortcut_never_applied": ([(K_IDENTITY, "identity = x")], "shapes", "shortcut must be projected"),
     "projects_only_when_strided": ([(K_RULE, "if stride != 1:")], "shortcut", "only when strided"),
     "projects_only_when_channels_change": (

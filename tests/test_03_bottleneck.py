@@ -31,6 +31,14 @@ T_RETURN = "return F.relu(out + identity)"
 T_IDENTITY = "identity = x if self.downsample is None else self.downsample(x)"
 
 TORCH_BUGS = {
+    "projection_missing_when_channels_shrink": (
+        [("in_channels != out_channels:", "in_channels < out_channels:")],
+        [("shortcut", "the channels change (64 -> 4·8 = 32)")],
+    ),
+    "is_not_instead_of_not_equal": (
+        [("in_channels != out_channels:", "in_channels is not out_channels:")],
+        [("shortcut", "`Bottleneck(1024, 256)`, `downsample` is Sequential where it should be None")],
+    ),
     "stride_on_conv1_v1": (
         [(T_CONV1, "self.conv1 = nn.Conv2d(in_channels, width, 1, stride=stride, bias=False)"),
          (T_CONV2, T_CONV2.replace("stride=stride, ", ""))],
@@ -129,6 +137,14 @@ K_IDENTITY = "identity = x if self.downsample is None else self.downsample(x, tr
 K_PROJ = "layers.Conv2D(out_channels, 1, strides=stride, use_bias=False),"
 
 TF_BUGS = {
+    "projection_missing_when_channels_shrink": (
+        [("in_channels != out_channels:", "in_channels < out_channels:")],
+        [("shortcut", "the channels change (64 -> 4·8 = 32)")],
+    ),
+    "is_not_instead_of_not_equal": (
+        [("in_channels != out_channels:", "in_channels is not out_channels:")],
+        [("shortcut", "`Bottleneck(1024, 256)`, `downsample` is Sequential where it should be None")],
+    ),
     "stride_on_conv1_v1": (
         [(K_CONV1, "self.conv1 = layers.Conv2D(width, 1, strides=stride, use_bias=False)"),
          (K_CONV2, K_CONV2.replace("strides=stride, ", ""))],

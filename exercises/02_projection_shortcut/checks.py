@@ -104,6 +104,10 @@ RULE_CASES = [
     Case((16, 16), (1, 16, 4, 4), kwargs={"stride": 2}),
     Case((16, 32), (1, 16, 5, 5), kwargs={"stride": 2}),
     Case((16, 16), (1, 16, 7, 7), kwargs={"stride": 3}),  # a rule written `stride == 2` fails
+    Case((16, 8), (1, 16, 4, 4)),  # fewer channels: x cannot be added either
+    # equal counts made separately: `in_channels is not out_channels` holds for ints above
+    # 256 even when they are equal (CPython shares only the small ones)
+    Case((int("300"), int("300")), (1, 300, 2, 2)),
 ]
 
 

@@ -136,6 +136,10 @@ RULE_CASES = [
     Case((128, 32), (1, 128, 4, 4), kwargs={"stride": 2}),
     Case((256, 64), (1, 256, 3, 3)),
     Case((32, 8), (1, 32, 7, 7), kwargs={"stride": 3}),  # a rule written `stride == 2` fails
+    Case((64, 8), (1, 64, 4, 4)),  # 64 -> 32 channels: fewer, x cannot be added either
+    # 1024 in and 4 x 256 out are equal ints but two objects: `in_channels is not
+    # out_channels` holds for them (CPython shares only the ints up to 256)
+    Case((1024, 256), (1, 1024, 2, 2)),
 ]
 
 

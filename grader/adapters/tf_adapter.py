@@ -320,12 +320,12 @@ class Adapter:
     def randomize_bn(self, model: Any, rng: np.random.Generator) -> None:
         for path, bn in self.bn_layers(model):
             if not bn.built or not hasattr(bn, "moving_mean"):
-                from ..checks import fail
                 from ..i18n import _
 
-                fail(_("The BatchNormalization layer `{path}` still has no weights after a "
+                # not a CheckFailed: an exercise's own handler may name the layer better
+                raise RuntimeError(_("The BatchNormalization layer `{path}` still has no weights after a "
                        "forward pass: your call() never applies it (Keras creates a layer's "
-                       "weights on its first call).").format(path=path))
+                       "weights on its first call).").format(path=path or bn.name))
             c = int(bn.moving_mean.shape[0])
             self.set_bn(
                 bn,

@@ -119,7 +119,7 @@ TORCH_BUGS = {
         [("        self.residual = residual\n",
           "        self.residual = residual\n        nn.init.xavier_uniform_(self.linear.weight)\n"
           "        nn.init.zeros_(self.linear.bias)\n")],
-        "starvation", "hidden biases are all zero",
+        "structure", "do not re-initialise",
     ),
 }
 
@@ -130,6 +130,10 @@ K_LOSS = ("        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossen
 K_SKIP = "        return x + out if self.residual else out"
 
 TF_BUGS = {
+    "init_scale_not_a_third": (
+        [("VarianceScaling(scale=1 / 3,", "VarianceScaling(scale=2 / 3,")],
+        "structure", "uniform in ±1/√fan_in",
+    ),
     "reversed_order": ([(K_NORMS, K_NORMS.replace("grads]", "reversed(grads)]"))], "norms", "reverse order"),
     "squared_norms": ([(K_NORMS, "    return [float(tf.reduce_sum(tf.square(g))) for g in grads]\n")],
                       "norms", "SQUARED"),

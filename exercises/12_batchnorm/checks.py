@@ -203,8 +203,9 @@ def bn_running_stats(ctx: Context) -> str:
     conv = drv.conv
     c = 3
     batches = _sequence(ctx, c)
-    custom = 0.3 if ctx.framework == "torch" else 0.8
-    for momentum in (None, custom):
+    # Keras: also a momentum below 0.5, where 1 % m is no longer 1 - m
+    customs = (0.3,) if ctx.framework == "torch" else (0.8, 0.3)
+    for momentum in (None, *customs):
         m = conv.momentum if momentum is None else momentum
         text, _ = drv.signature(c, None, momentum)
         layer, ref = drv.learner(c, None, momentum), drv.reference(c, None, momentum)

@@ -157,8 +157,35 @@ def structure(ctx: Context) -> str:
                 fail(f"`{name}({depth}, {width}, {fin}, {classes})` has {count:,} trainable parameters; "
                      f"expected (in+1)*width + depth*(width+1)*width + (width+1)*classes = "
                      f"{want_count:,}.{extra}")
+    _initialisation(ctx, drv)
     return ("depth hidden blocks, widths stem in->w, hidden w->w, head w->classes; plain and residual have "
-            "the same parameter count (the skip adds none).")
+            "the same parameter count (the skip adds none); weights and biases uniform in ±1/√fan_in.")
+
+
+def _initialisation(ctx: Context, drv: Any) -> None:
+    """Every kernel and bias drawn from U(-1/√fan_in, 1/√fan_in), as the statement fixes it:
+    nothing outside the bound, and the kernels' spread that of the uniform (std = bound/√3)."""
+    width, fin, classes = 64, 32, 3
+    init = ("keep nn.Linear's default (do not re-initialise)" if ctx.framework == "torch" else
+            "give every Dense kernel_initializer and bias_initializer = VarianceScaling(scale=1/3, "
+            'mode="fan_in", distribution="uniform")')
+    for kind, name in KINDS.items():
+        model = _make(ctx, drv, kind, 2, width, fin, classes)
+        layers = [("stem", model.stem, fin)] + [(f"hidden[{i}].linear", lin, width) for i, lin in
+                                                 enumerate(linears(model, name))]
+        for where, lin, fan_in in layers:
+            bound = 1.0 / math.sqrt(fan_in)
+            for part, tensor in (("weights", drv.kernel(lin)), ("biases", drv.bias(lin))):
+                values = drv.np(tensor)
+                if np.abs(values).max() > bound * (1 + 1e-4):
+                    fail(f"`{where}` of `{name}(2, {width}, {fin}, {classes})` has {part} up to "
+                         f"±{np.abs(values).max():.3g}; the initialisation is uniform in ±1/√fan_in "
+                         f"= ±{bound:.3g}: {init}.")
+                spread = values.std() * math.sqrt(3) / bound
+                if part == "weights" and not 0.93 <= spread <= 1.07:  # 2048+ draws: ~1.5% noise
+                    fail(f"`{where}` of `{name}(2, {width}, {fin}, {classes})` has weights with "
+                         f"standard deviation {values.std():.3g}; uniform in ±1/√fan_in gives "
+                         f"{bound / math.sqrt(3):.3g}: {init}.")
 
 
 def blocks_function(ctx: Context) -> str:

@@ -1,12 +1,11 @@
 """Checks for 03_bottleneck: Bottleneck(in_channels, width, stride=1), expansion 4, stride on conv2."""
 
-from resnet_kata.checks import CheckFailed, fail
-from resnet_kata.checks import spec as S
-from resnet_kata.checks.blocks import BlockSpec, Case, TrainSpec, block_checks, build, call_text
+from resnet_kata.checks.blocks import BlockSpec, Case, TrainSpec, block_checks
 from resnet_kata.checks.residual import (
     SHORTCUT_LIKELY,
     add_mistakes,
     insert_rule,
+    keras_guarded,
     projection_rule,
     shortcut,
 )
@@ -143,75 +142,10 @@ RULE_CASES = [
 ]
 
 
-def _padding_diffs(A, block, expected) -> list[str]:
-    """Each 3x3 conv pads itself: torch padding 1 (or "same" at stride 1), Keras "same"."""
-    out = []
-    for path, want in S.leaves(expected).items():
-        layer = A.get(block, path)
-        if not isinstance(want, S.Conv) or want.k == 1 or layer is None:
-            continue
-        pad = A.info(layer).padding
-        ok = (pad == "same") if A.channels_last else (
-            tuple(pad) == (want.k // 2,) * 2 if isinstance(pad, (tuple, list)) else pad == "same")
-        if not ok:
-            shown = f'"{pad}"' if isinstance(pad, str) else str(tuple(pad))
-            out.append(f"`{path}` has padding {shown}, expected "
-                       + ('"same"' if A.channels_last else str(want.k // 2)))
-    return out
-
-
-def _padding_failure(ctx, case_list) -> None:
-    for case in case_list:
-        block = build(ctx, SPEC, case, prepare=False)
-        diffs = _padding_diffs(ctx.A, block, SPEC.layers(*case.args, **case.kwargs))
-        if diffs:
-            fail(f"In `{call_text(SPEC, case)}`: " + "; ".join(diffs) + ". The padding belongs to "
-                 "the conv (" + ('padding="same"; not a separate ZeroPadding2D' if ctx.A.channels_last
-                                 else "padding=1 for a 3x3") + "), so the output keeps ceil(H / stride) "
-                 "rows and the grader can recompute your block from its layers.")
-
-
-def guarded(check):
-    """structure: also each conv's own padding. function, gradients, identity: when the check
-    stumbles (an exception, not a failure), name what Keras users stumble on: a layer call()
-    never applied (it has no weights), or a conv padded outside itself."""
-    inner = check.run
-
-    def structure(ctx):
-        message = inner(ctx)
-        _padding_failure(ctx, SPEC.function_cases)
-        return message
-
-    def run(ctx):
-        try:
-            return inner(ctx)
-        except CheckFailed:
-            raise
-        except Exception:
-            if ctx.framework != "tf":
-                raise
-            for case in SPEC.function_cases:
-                try:
-                    block = build(ctx, SPEC, case)
-                except Exception:  # noqa: BLE001 - the check's own error says more
-                    continue
-                idle = [p for p in S.leaves(SPEC.layers(*case.args, **case.kwargs))
-                        if (layer := ctx.A.get(block, p)) is not None
-                        and ctx.A.info(layer).in_channels is None]
-                if idle:
-                    fail(f"In `{call_text(SPEC, case)}`, `{idle[0]}` still has no weights after a "
-                         "forward pass: your call() never applies it (Keras creates a layer's "
-                         "weights on its first call). Is another layer called in its place?")
-            _padding_failure(ctx, SPEC.function_cases)
-            raise
-
-    check.run = structure if check.name == "structure" else run
-    return check
 
 
 def checks(framework: str):
-    battery = [guarded(c) if c.name in ("structure", "function", "gradients", "identity") else c
-               for c in block_checks(SPEC)]
+    battery = keras_guarded(SPEC, block_checks(SPEC))
     battery = insert_rule(battery, projection_rule(SPEC, RULE_CASES, why, RULE))
     battery.insert(1, expansion_check(SPEC, EXPANSION, Case((16, 4), (2, 16, 8, 8)), width=4))
     return battery

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..i18n import N_, _
-from . import Check, Context, fail
+from . import Check, CheckFailed, Context, fail
 from . import spec as S
 from .blocks import BlockSpec, Case, Flow, build, call_text
 
@@ -285,3 +285,82 @@ class BranchModule:
 
 __all__ = ["BASIC_RULE", "SHORTCUT_LIKELY", "BranchModule", "add_mistakes", "basic_why",
            "insert_rule", "projection_rule", "shortcut"]
+
+
+# -- Keras stumbles, named ---------------------------------------------------------
+
+
+def _padding_diffs(A: Any, block: Any, expected: dict) -> list[str]:
+    """Each 3x3 conv pads itself: torch padding 1 (or "same" at stride 1), Keras "same"."""
+    out = []
+    for path, want in S.leaves(expected).items():
+        layer = A.get(block, path)
+        if not isinstance(want, S.Conv) or want.k == 1 or layer is None:
+            continue
+        pad = A.info(layer).padding
+        ok = (pad == "same") if A.channels_last else (
+            tuple(pad) == (want.k // 2,) * 2 if isinstance(pad, (tuple, list)) else pad == "same")
+        if not ok:
+            shown = f'"{pad}"' if isinstance(pad, str) else str(tuple(pad))
+            out.append(f"`{path}` has padding {shown}, expected "
+                       + ('"same"' if A.channels_last else str(want.k // 2)))
+    return out
+
+
+def _padding_failure(ctx: Context, spec: BlockSpec, case_list: list[Case]) -> None:
+    for case in case_list:
+        block = build(ctx, spec, case, prepare=False)
+        diffs = _padding_diffs(ctx.A, block, spec.layers(*case.args, **case.kwargs))
+        if diffs:
+            fail(f"In `{call_text(spec, case)}`: " + "; ".join(diffs) + ". The padding belongs to "
+                 "the conv (" + ('padding="same"; not a separate ZeroPadding2D' if ctx.A.channels_last
+                                 else "padding=1 for a 3x3") + "), so the output keeps ceil(H / stride) "
+                 "rows and the grader can recompute your block from its layers.")
+
+
+def _guarded(spec: BlockSpec, check: Check) -> Check:
+    """structure: also each conv's own padding. function, gradients, identity: when the check
+    stumbles (an exception, not a failure), name what Keras users stumble on: a layer call()
+    never applied (it has no weights), or a conv padded outside itself."""
+    inner = check.run
+
+    def structure(ctx: Context) -> str:
+        message = inner(ctx)
+        _padding_failure(ctx, spec, spec.function_cases)
+        return message
+
+    def run(ctx: Context) -> str:
+        try:
+            return inner(ctx)
+        except CheckFailed:
+            raise
+        except Exception:
+            if ctx.framework != "tf":
+                raise
+            for case in spec.function_cases:
+                try:
+                    block = build(ctx, spec, case)
+                except Exception:  # noqa: BLE001 - the check's own error says more
+                    continue
+                idle = [p for p in S.leaves(spec.layers(*case.args, **case.kwargs))
+                        if (layer := ctx.A.get(block, p)) is not None
+                        and ctx.A.info(layer).in_channels is None]
+                if idle:
+                    fail(f"In `{call_text(spec, case)}`, `{idle[0]}` still has no weights after a "
+                         "forward pass: your call() never applies it (Keras creates a layer's "
+                         "weights on its first call). Is another layer called in its place?")
+            _padding_failure(ctx, spec, spec.function_cases)
+            raise
+
+    check.run = structure if check.name == "structure" else run
+    return check
+
+
+GUARDED = ("structure", "function", "gradients", "identity")
+
+
+def keras_guarded(spec: BlockSpec, battery: list[Check]) -> list[Check]:
+    """The block battery with its structure check also reading each conv's own padding, and
+    its function, gradients and identity checks naming, when they stumble in Keras, a layer
+    call() never applies or a conv padded outside itself."""
+    return [_guarded(spec, c) if c.name in GUARDED else c for c in battery]

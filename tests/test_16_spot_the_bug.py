@@ -278,6 +278,30 @@ TF_BUGS = {
           "def warmup_schedule(base_lr, warmup_epochs=4, decay=0.5)")],
         "item4_warmup", "(both left to their defaults)",
     ),
+    "audio_default_in_channels_not_1": (
+        [("def audio_model(in_channels: int = 1,", "def audio_model(in_channels: int = 2,")],
+        "item2_conv1d", "its defaults are in_channels=1, num_classes=10",
+    ),
+    "audio_default_num_classes_not_10": (
+        [("num_classes: int = 10) -> keras.Model:", "num_classes: int = 12) -> keras.Model:")],
+        "item2_conv1d", "maps a (2, 48, 1) input to (2, 12)",
+    ),
+    "clip_default_lr_not_0_01": (
+        [("max_norm, learning_rate=0.01,", "max_norm, learning_rate=0.1,")],
+        "item3_clipping", "at learning_rate 0.01 in batches of 32",
+    ),
+    "clip_default_epochs_not_1": (
+        [("learning_rate=0.01, epochs=1,", "learning_rate=0.01, epochs=2,")],
+        "item3_clipping", "trains one epoch",
+    ),
+    "clip_default_batch_size_not_32": (
+        [("epochs=1, batch_size=32):", "epochs=1, batch_size=64):")],
+        "item3_clipping", "batch_size defaults to 32",
+    ),
+    "clip_batch_size_ignored": (
+        [("epochs=epochs, batch_size=batch_size, verbose=0)", "epochs=epochs, verbose=0)")],
+        "item3_clipping", "the largest batch the model saw had 32 points; expected 40",
+    ),
     "only_the_attribute_fixed": (
         [("        self.downsample = None\n\n    def build(self, input_shape):\n"
           "        if self.stride != 1 or input_shape[-1] != self.filters:\n"

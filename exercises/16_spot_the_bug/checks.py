@@ -168,6 +168,7 @@ def audio_counts(in_channels: int, num_classes: int) -> tuple[int, int]:
 AUDIO = [
     AudioCase((1, 10), (2, 1, 64), audio_counts(1, 10)),
     AudioCase((40, 12), (1, 40, 37), audio_counts(40, 12)),
+    AudioCase((1, 10), (2, 1, 48), audio_counts(1, 10), defaults=True),  # audio_model()
 ]
 
 # -- Keras item 3: clipping before the update
@@ -175,6 +176,9 @@ AUDIO = [
 CLIP = ClipSpec(runs=(
     ClipRun(scale=30.0, max_norm=1.0, epochs=2, what="Exploding gradients"),
     ClipRun(scale=0.3, max_norm=1e3, epochs=1, what="Gradients under the bound"),
+    # the signature's defaults: one epoch at 0.01 (32 points, one batch), and batches of 32
+    ClipRun(scale=3.0, max_norm=1e3, epochs=1, what="The defaults", defaults=True, n=32),
+    ClipRun(scale=1.0, max_norm=1e3, epochs=1, what="The default batch size", defaults=True),
 ))
 
 # -- torch item 4: ResNet-18's layout

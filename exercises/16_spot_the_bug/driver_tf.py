@@ -65,6 +65,7 @@ class AudioCase:
     args: tuple[int, int]  # (in_channels, num_classes)
     in_shape: tuple[int, int, int]  # canonical (N, C, L)
     counts: tuple[int, int]  # (trainable, non-trainable)
+    defaults: bool = False  # called with no argument: args are the statement's defaults
 
 
 def _one_d_advice(why: str) -> str:
@@ -87,19 +88,27 @@ def audio_item(name: str, cases: Sequence[AudioCase], kernel: int, pool: int,
         A = ctx.A
         fn = ctx.get(name, "function")
         for case in cases:
-            text = f"{name}{case.args}"
-            model = attempt(ctx, text, fn, *case.args, case="when building the model",
-                            advice=_one_d_advice)
+            text = f"{name}()" if case.defaults else f"{name}{case.args}"
+            model = attempt(ctx, text, fn, *(() if case.defaults else case.args),
+                            case="when building the model", advice=_one_d_advice)
             if not isinstance(model, L.Layer):
                 fail(f"`{text}` returned {type(model).__name__}; it must return a keras.Model.")
             x = A.tensor(ctx.rng().normal(0.0, 1.0, case.in_shape).astype(np.float32))
+            def advice(why: str, case: AudioCase = case) -> str:
+                if case.defaults and "expected axis -1 of input shape" in why:
+                    return (f"`{name}()` must take {case.args[0]}-channel clips: its defaults are "
+                            f"in_channels={case.args[0]}, num_classes={case.args[1]}.")
+                return _one_d_advice(why)
+
             out = attempt(ctx, "model(x)", lambda m=model, x=x: m(x, training=False),
                           case=f"for the model from `{text}` on a {shown(A, case.in_shape)} input",
-                          advice=_one_d_advice)
+                          advice=advice)
             want = (case.in_shape[0], case.args[1])
             if tuple(out.shape) != want:
                 fail(f"`{text}` maps a {shown(A, case.in_shape)} input to {fmt_shape(out.shape)}; "
-                     f"expected {fmt_shape(want)} logits (input (batch, time, channels), any length).")
+                     f"expected {fmt_shape(want)} logits (input (batch, time, channels), any length)."
+                     + (f" Its defaults are in_channels={case.args[0]}, num_classes={case.args[1]}."
+                        if case.defaults else ""))
             found = list(model._flatten_layers(include_self=False, recursive=True))
             two_d = [layer for layer in found
                      if isinstance(layer, (L.Conv2D, L.MaxPooling2D, L.AveragePooling2D))]
@@ -298,12 +307,20 @@ def audio_function(ctx: Context, model: Any, found: list[Any], text: str, in_sha
 # -- clipping happens before the update -------------------------------------------------------
 
 
+DEFAULT_LR, DEFAULT_BATCH = 0.01, 32  # fit_clipped's defaults in the statement
+DEFAULTS_HINT = ("With learning_rate, epochs and batch_size left out, the call trains one epoch "
+                 "at learning_rate 0.01 in batches of 32: the signature's defaults.")
+
+
 @dataclass(frozen=True)
 class ClipRun:
     scale: float  # input scale: large scales make the gradients explode
     max_norm: float
     epochs: int
     what: str
+    defaults: bool = False  # learning_rate, epochs and batch_size left out: 0.01, 1 and 32
+    n: int | None = None  # points (default: the spec's); above 32 points, with the default
+    # batch size, only the size of the batches is checked (fit shuffles them)
 
 
 @dataclass
@@ -312,7 +329,7 @@ class ClipSpec:
     features: int = 6
     hidden: int = 16
     classes: int = 4
-    n: int = 32
+    n: int = 40
     lr: float = 0.1
     runs: tuple[ClipRun, ...] = field(default_factory=tuple)
 
@@ -325,8 +342,19 @@ def clipping_item(spec: ClipSpec, lesson: str) -> Callable[[Context], str]:
         L = keras.layers
         fn = ctx.get(spec.name, "function")
 
+        class LargestBatch(L.Layer):
+            """Passes x on and keeps the largest batch it has seen (in fit's compiled step too)."""
+
+            def build(self, input_shape: Any) -> None:
+                self.largest = self.add_weight(shape=(), initializer="zeros", dtype="int32",
+                                               trainable=False, name="largest_batch")
+
+            def call(self, x: Any) -> Any:
+                self.largest.assign(tf.maximum(self.largest, tf.shape(x)[0]))
+                return x
+
         def mlp() -> Any:
-            return keras.Sequential([keras.Input((spec.features,)),
+            return keras.Sequential([keras.Input((spec.features,)), LargestBatch(),
                                      L.Dense(spec.hidden, activation="relu"), L.Dense(spec.classes)])
 
         probe = mlp()
@@ -342,39 +370,56 @@ def clipping_item(spec: ClipSpec, lesson: str) -> Callable[[Context], str]:
         def simulate(update: Update, w0: list[np.ndarray], x: Any, y: Any, r: ClipRun) -> list[np.ndarray]:
             w = [np.asarray(t, np.float64) for t in w0]
             for _ in range(r.epochs):
-                w = update(w, grads(w, x, y), spec.lr, r.max_norm)
+                w = update(w, grads(w, x, y), DEFAULT_LR if r.defaults else spec.lr, r.max_norm)
             return w
 
         def same(got: list[np.ndarray], want: list[np.ndarray]) -> bool:
             return all(close(a, b) for a, b in zip(got, want, strict=True))
 
         for salt, r in enumerate(spec.runs):
+            n = r.n or spec.n
             rng = ctx.rng(10 + salt)
-            x = (rng.normal(0.0, 1.0, (spec.n, spec.features)) * r.scale).astype(np.float32)
-            y = (np.arange(spec.n) % spec.classes).astype(np.int64)
+            x = (rng.normal(0.0, 1.0, (n, spec.features)) * r.scale).astype(np.float32)
+            y = (np.arange(n) % spec.classes).astype(np.int64)
             model = mlp()
+            seen = model.layers[0]  # LargestBatch, held before the learner gets the model
             w0 = [np.array(v.numpy()) for v in model.trainable_variables]
             norm0 = global_norm(grads(w0, x, y))
-            call = (f"{spec.name}(model, x, y, max_norm={r.max_norm:g}, learning_rate={spec.lr:g}, "
-                    f"epochs={r.epochs}, batch_size={spec.n})")
-            attempt(ctx, call, fn, model, x, y, max_norm=r.max_norm, learning_rate=spec.lr,
-                    epochs=r.epochs, batch_size=spec.n,
-                    case=f"on {spec.n} points of {spec.features} features ({r.what.lower()})",
+            kwargs = {} if r.defaults else {"learning_rate": spec.lr, "epochs": r.epochs,
+                                            "batch_size": n}
+            call = f"{spec.name}(model, x, y, max_norm={r.max_norm:g}" + "".join(
+                f", {k}={v:g}" for k, v in kwargs.items()) + ")"
+            attempt(ctx, call, fn, model, x, y, max_norm=r.max_norm, **kwargs,
+                    case=f"on {n} points of {spec.features} features ({r.what.lower()})",
                     advice=lambda why: ("Keras 3 optimizers have no get_gradients, and a callback "
                                         "never sees the gradients." if "get_gradients" in why else ""))
+            largest = int(seen.largest.numpy())
+            want_batch = min(n, DEFAULT_BATCH if r.defaults else n)
+            if largest == 0:
+                fail(f"After `{call}` the model was never called on a batch: train the model you "
+                     "are given" + (" (epochs defaults to 1)." if r.defaults else "."))
+            if largest != want_batch:
+                fail(f"After `{call}` on {n} points, the largest batch the model saw had {largest} "
+                     f"points; expected {want_batch}"
+                     + (f": batch_size defaults to {DEFAULT_BATCH}, as fit's own." if r.defaults
+                        else f": the batch size is `batch_size` ({n} here)."))
+            if want_batch < n:
+                continue  # fit shuffles the batches: only their size is checked
             got = [np.array(v.numpy()) for v in model.trainable_variables]
             want = simulate(clipped_update, w0, x, y, r)
             if same(got, want):
                 continue
             if same(got, w0):
-                fail(f"After `{call}` the weights have not moved: train the model you are given.")
+                fail(f"After `{call}` the weights have not moved: train the model you are given"
+                     + (" (epochs defaults to 1)." if r.defaults else "."))
             named = clip_mistake(got, lambda u, w0=w0, x=x, y=y, r=r: simulate(u, w0, x, y, r), same)
             diff = max(max_rel_diff(a, b) for a, b in zip(got, want, strict=True))
             fail(f"{r.what} (gradient norm {norm0:.3g}, max_norm {r.max_norm:g}): after `{call}` "
                  f"the weights differ from {r.epochs} SGD step(s) on gradients clipped to a global "
                  f"norm of {r.max_norm:g} (max relative difference {diff:.2e})."
-                 + (f" {named}" if named else " Check the loss (mean sparse categorical cross-entropy on "
-                    "logits, from_logits=True) and the optimizer (plain SGD at learning_rate)."))
+                 + (f" {named}" if named else f" {DEFAULTS_HINT}" if r.defaults else " Check the "
+                    "loss (mean sparse categorical cross-entropy on logits, from_logits=True) and "
+                    "the optimizer (plain SGD at learning_rate)."))
         return lesson
 
     return run

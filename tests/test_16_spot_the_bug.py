@@ -278,6 +278,14 @@ TF_BUGS = {
           "def warmup_schedule(base_lr, warmup_epochs=4, decay=0.5)")],
         "item4_warmup", "(both left to their defaults)",
     ),
+    "projection_only_when_channels_grow": (
+        [("or input_shape[-1] != self.filters:", "or input_shape[-1] < self.filters:")],
+        "item1_shortcut", "x (16 channels, 5x5) and the branch's output (8 channels, 5x5) cannot be added",
+    ),
+    "channels_compared_with_is_not": (
+        [("or input_shape[-1] != self.filters:", "or input_shape[-1] is not self.filters:")],
+        "item1_shortcut", "In `ResidualBlock(300)`",
+    ),
     "audio_default_in_channels_not_1": (
         [("def audio_model(in_channels: int = 1,", "def audio_model(in_channels: int = 2,")],
         "item2_conv1d", "its defaults are in_channels=1, num_classes=10",

@@ -88,15 +88,17 @@ ADD_SPEC = BlockSpec(
     zero_branch=("bn2", Case((8,), (4, 8, 5, 5), (4, 8, 5, 5))),
 )
 
-IN = 16  # every tf item 1 case feeds 16 channels
+IN = 16  # the tf item 1 cases feed 16 channels, but ResidualBlock(WIDE) is fed WIDE
+WIDE = 300
 
 
 def shortcut_layers(filters: int, stride: int = 1) -> dict:
-    project = stride != 1 or filters != IN
+    cin = WIDE if filters == WIDE else IN
+    project = stride != 1 or filters != cin
     return {
-        "conv1": Conv(IN, filters, 3, stride), "bn1": BN(filters),
+        "conv1": Conv(cin, filters, 3, stride), "bn1": BN(filters),
         "conv2": Conv(filters, filters, 3), "bn2": BN(filters),
-        "downsample": Seq((Conv(IN, filters, 1, stride), BN(filters))) if project else None,
+        "downsample": Seq((Conv(cin, filters, 1, stride), BN(filters))) if project else None,
     }
 
 
@@ -128,11 +130,16 @@ SHORTCUT_SPEC = BlockSpec(
         Case((32,), (2, 16, 6, 5), (2, 32, 6, 5)),
         Case((32,), (1, 16, 7, 7), (1, 32, 4, 4), {"stride": 2}),
         Case((16,), (2, 16, 5, 8), (2, 16, 3, 4), {"stride": 2}),
+        Case((8,), (2, 16, 5, 5), (2, 8, 5, 5)),
     ],
     function_cases=[
         Case((16,), (2, 16, 6, 6), (2, 16, 6, 6)),
         Case((32,), (2, 16, 6, 5), (2, 32, 6, 5)),
         Case((32,), (2, 16, 7, 7), (2, 32, 4, 4), {"stride": 2}),
+        Case((8,), (2, 16, 5, 5), (2, 8, 5, 5)),  # fewer channels: x cannot be added either
+        # equal counts made separately: `C_in is not filters` holds for ints above 256 even
+        # when they are equal (CPython shares only the small ones)
+        Case((int(str(WIDE)),), (1, WIDE, 2, 2), (1, WIDE, 2, 2)),
     ],
     count_formula="two 3x3 convs and two BNs, plus a 1x1 conv and a BN when the shape changes",
     wrong_flows=BLOCK_MISTAKES,

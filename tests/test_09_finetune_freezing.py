@@ -68,6 +68,12 @@ TORCH_BUGS = {
           "    return torch.optim.Adam(model.parameters(), lr=head_lr)")],
         "optimizer", "frozen tensors",
     ),
+    "head_and_backbone_lr_swapped": (
+        [('groups = [{"params": head, "lr": head_lr}]', 'groups = [{"params": head, "lr": backbone_lr}]'),
+         ('groups.append({"params": backbone, "lr": backbone_lr})',
+          'groups.append({"params": backbone, "lr": head_lr})')],
+        "optimizer", "are head_lr and backbone_lr swapped?",
+    ),
     "one_lr_for_everything": (
         [('groups.append({"params": backbone, "lr": backbone_lr})',
           'groups.append({"params": backbone, "lr": head_lr})')],
@@ -113,6 +119,13 @@ TF_BUGS = {
         [("    pairs = [(keras.optimizers.Adam(head_lr), head)]",
           "    pairs = [(keras.optimizers.Adam(head_lr), model.weights)]")],
         "optimizer", "frozen tensors",
+    ),
+    "head_and_backbone_lr_swapped": (
+        [("pairs = [(keras.optimizers.Adam(head_lr), head)]",
+          "pairs = [(keras.optimizers.Adam(backbone_lr), head)]"),
+         ("pairs.append((keras.optimizers.Adam(backbone_lr), backbone))",
+          "pairs.append((keras.optimizers.Adam(head_lr), backbone))")],
+        "optimizer", "are head_lr and backbone_lr swapped?",
     ),
     "one_lr_for_everything": (
         [("pairs.append((keras.optimizers.Adam(backbone_lr), backbone))",

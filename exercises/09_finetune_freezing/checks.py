@@ -180,6 +180,12 @@ def _check_groups(groups: list[tuple[float, list[str]]], entries: list[Entry],
             fail(f"`{e.name}` ({what} tensor) is in no group of the optimizer from `{fn}`.")
         want = head_lr if e.part == "head" else backbone_lr
         if not math.isclose(lr_of[e.name], want, rel_tol=1e-6):
+            if e.part == "head" and math.isclose(lr_of[e.name], backbone_lr, rel_tol=1e-6):
+                fail(
+                    f"`{e.name}` (the new head) trains at backbone_lr={backbone_lr:g}: are "
+                    f"head_lr and backbone_lr swapped? The head, trained from scratch, gets the "
+                    f"higher head_lr={head_lr:g}; the pretrained backbone the lower one."
+                )
             if e.part != "head" and math.isclose(lr_of[e.name], head_lr, rel_tol=1e-6):
                 fail(
                     f"`{e.name}` trains at head_lr={head_lr:g}: one learning rate for "

@@ -6,11 +6,29 @@ the same arrays on every machine. Nothing is downloaded.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
+
+
+def _remembered(make: Callable[..., tuple[np.ndarray, np.ndarray]]):
+    """`make` computed once per arguments in a process; each caller gets its own copies
+    (a check may hand the arrays to code that changes them in place)."""
+    cached = functools.lru_cache(maxsize=16)(make)
+
+    @functools.wraps(make)
+    def fresh(*args, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+        x, y = cached(*args, **kwargs)
+        return x.copy(), y.copy()
+
+    fresh.cache_clear = cached.cache_clear
+    return fresh
 
 PATTERN_CLASSES = ("horizontal stripes", "vertical stripes", "diagonal stripes", "blob")
 
 
+@_remembered
 def patterns(
     n: int, size: int = 16, channels: int = 3, seed: int = 0, noise: float = 0.6
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -55,6 +73,7 @@ def split(
 AUDIO_CLASSES = ("low tone", "high tone", "rising chirp", "falling chirp", "noise")
 
 
+@_remembered
 def audio(
     n: int, length: int = 256, channels: int = 1, seed: int = 0, noise: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -210,6 +210,19 @@ def prepared(ctx: Context, spec: NetSpec, b: Build, in_shape: tuple[int, ...] | 
     key = ("model", b)
     if key in ctx.store:
         return ctx.store[key]
+    outline = getattr(ctx.A, "outline", None)
+    if outline is not None and b not in _run_builds(spec):
+        # only read (counts, names, layer settings): torch builds it without values. A
+        # constructor that needs values (`.item()` on a tensor) is built again for real below,
+        # which also gives any failure its usual message.
+        try:
+            with outline():
+                model = construct(ctx, spec, b)
+        except Exception:  # noqa: BLE001, S110 - the learner's constructor may raise anything
+            pass
+        else:
+            ctx.store[key] = model
+            return model
     model = construct(ctx, spec, b)
     shape = in_shape or spec.net.small_input(b)
     try:
@@ -223,6 +236,11 @@ def prepared(ctx: Context, spec: NetSpec, b: Build, in_shape: tuple[int, ...] | 
             + _("The `shapes` check traces where it goes wrong."))
     ctx.store[key] = model
     return model
+
+
+def _run_builds(spec: NetSpec) -> set[Build]:
+    """The builds some check calls on an input (the others are only read)."""
+    return {spec.api, *(b for b, _shape in spec.traces), *(b for b, _shape in spec.function)}
 
 
 def stage_blocks(A: Any, model: Any, stage: str) -> list[Any]:

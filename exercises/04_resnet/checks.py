@@ -53,7 +53,7 @@ SPEC = NetSpec(
         gpu_build=r18(num_classes=4),
         data=patterns_32,
         in_shape=(2, 3, 32, 32),
-        steps=80,
+        steps=50,
         target=0.85,
         task="a seeded 4-class image task (stripes and blobs, 32x32)",
     ),

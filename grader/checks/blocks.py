@@ -39,7 +39,7 @@ class TrainSpec:
     blocks: Callable[[Any], list[Any]]  # constructor -> the learner's layers
     features: int  # channels after the last block
     stem: int = 8
-    steps: int = 40
+    steps: int = 30
     batch: int = 32
     lr: float = 1e-2
     target: float = 0.8

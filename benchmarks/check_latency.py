@@ -79,6 +79,7 @@ def watch_latency(ex: catalog.Exercise, fw: str, runs: int) -> float:
                 _wait(proc, "checks passed")
                 times.append(time.perf_counter() - start)
                 _wait(proc, "Watching")
+            print(f"  watch {ex.id} {fw}: " + ", ".join(f"{t:.2f}" for t in times), file=sys.stderr)
             return statistics.median(times)
         finally:
             proc.terminate()

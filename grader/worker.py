@@ -285,7 +285,9 @@ def preload(framework: str) -> None:
     if framework in ("torch", "tf") and frameworks.is_installed(framework):
         from .adapters import ADAPTER_MODULES
 
-        importlib.import_module(ADAPTER_MODULES[framework])
+        adapter = importlib.import_module(ADAPTER_MODULES[framework])
+        if hasattr(adapter, "warm_up"):
+            adapter.warm_up()
 
 
 def read_job(fd: int) -> dict[str, Any]:

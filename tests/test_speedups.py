@@ -72,6 +72,20 @@ def test_the_real_dynamo_takes_the_stand_ins_place_when_asked_for_anything_else(
     assert words == ["False", "True", "True", "module", "True"]
 
 
+def test_a_submodule_of_dynamo_imports_under_the_stand_in():
+    pytest.importorskip("torch")
+    words = _run("""
+        import torch
+        from resnet_kata.adapters import lazy_dynamo
+        lazy_dynamo.install()
+        import torch._dynamo.config
+        from torch._dynamo import disable
+        print(hasattr(torch._dynamo.config, "cache_size_limit"), disable(len)("abc"))
+        print(torch._dynamo.optimize is not None, lazy_dynamo.loaded(), torch._dynamo.config is __import__("sys").modules["torch._dynamo.config"])
+    """)
+    assert words == ["True", "3", "True", "True", "True"]
+
+
 def test_an_outline_has_the_real_models_names_shapes_and_counts():
     pytest.importorskip("torch")
     import torch

@@ -14,6 +14,7 @@ torch unchanged. Only the worker installs it, never a learner's own interpreter.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from typing import Any
@@ -62,7 +63,11 @@ def install() -> bool:
 
     if NAME in sys.modules:
         return isinstance(sys.modules[NAME], _Standin)
+    found = importlib.util.find_spec(NAME)  # where it lies; nothing of it runs
+    if found is None or found.submodule_search_locations is None:
+        return False
     standin = _Standin(NAME, __doc__)
+    standin.__path__ = list(found.submodule_search_locations)  # `import torch._dynamo.config`
     sys.modules[NAME] = standin
     torch._dynamo = standin
     return True

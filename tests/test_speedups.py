@@ -81,7 +81,8 @@ def test_a_submodule_of_dynamo_imports_under_the_stand_in():
         import torch._dynamo.config
         from torch._dynamo import disable
         print(hasattr(torch._dynamo.config, "cache_size_limit"), disable(len)("abc"))
-        print(torch._dynamo.optimize is not None, lazy_dynamo.loaded(), torch._dynamo.config is __import__("sys").modules["torch._dynamo.config"])
+        config = __import__("sys").modules["torch._dynamo.config"]
+        print(torch._dynamo.optimize is not None, lazy_dynamo.loaded(), torch._dynamo.config is config)
     """)
     assert words == ["True", "3", "True", "True", "True"]
 

@@ -45,7 +45,7 @@ SPEC = NetSpec(
         build=net(num_classes=5, width=8),
         data=audio_clips,
         in_shape=(2, 1, 256),
-        steps=80,
+        steps=50,
         target=0.9,
         task="a seeded 5-class audio task (tones, chirps, noise; 256 samples)",
     ),

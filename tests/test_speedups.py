@@ -114,3 +114,28 @@ def test_an_outline_has_the_real_models_names_shapes_and_counts():
     with A.outline():
         make()
     assert torch.equal(torch.rand(3), a)  # the outline drew no random numbers
+
+
+def test_a_keras_sketch_has_the_real_models_names_shapes_and_counts():
+    pytest.importorskip("tensorflow")
+    import keras
+    import tensorflow as tf
+
+    from resnet_kata.adapters.tf_adapter import Adapter
+
+    A = Adapter("cpu")
+    L = keras.layers
+
+    def make():
+        return keras.Sequential([L.Conv2D(8, 3, use_bias=False), L.BatchNormalization(),
+                                 L.GlobalAveragePooling2D(), L.Dense(2)])
+
+    sketch = A.sketch(make, (1, 3, 9, 9))
+    real = A.prepare(make(), (1, 3, 9, 9))
+    assert [tuple(v.shape) for v in sketch.weights] == [tuple(v.shape) for v in real.weights]
+    assert A.count(sketch) == A.count(real) == (8 * 27 + 16 + 18, 16)
+    assert all(A.info(a) == A.info(b) for a, b in zip(sketch.layers, real.layers, strict=True))
+    assert not any(isinstance(v.value, tf.Variable) for v in sketch.weights)
+    assert all(isinstance(v.value, tf.Variable) for v in real.weights)
+    assert all(isinstance(v.value, tf.Variable) for v in make().weights + A.prepare(
+        make(), (1, 3, 9, 9)).weights)  # the patch ends with the sketch

@@ -124,6 +124,11 @@ class Adapter:
         stack.enter_context(_NoRandomFill())
         return stack
 
+    def sketch(self, make: Callable[[], Any], in_shape: tuple[int, ...] | None = None) -> Any:
+        """The model `make` returns, built as an outline (see `outline`)."""
+        with self.outline():
+            return make()
+
     def prepare(self, model: nn.Module, in_shape: tuple[int, ...] | None = None) -> nn.Module:
         """Move to the device. (Keras builds weights here; torch has them already.)"""
         return model.to(self.device)

@@ -210,21 +210,19 @@ def prepared(ctx: Context, spec: NetSpec, b: Build, in_shape: tuple[int, ...] | 
     key = ("model", b)
     if key in ctx.store:
         return ctx.store[key]
-    outline = getattr(ctx.A, "outline", None)
-    if outline is not None and b not in _run_builds(spec):
-        # only read (counts, names, layer settings): torch builds it without values. A
-        # constructor that needs values (`.item()` on a tensor) is built again for real below,
-        # which also gives any failure its usual message.
+    shape = in_shape or spec.net.small_input(b)
+    if b not in _run_builds(spec):
+        # only read (counts, names, layer settings): built without values. A model that
+        # needs them (`.item()` on a tensor) is built again for real below, which also gives
+        # any failure its usual message.
         try:
-            with outline():
-                model = construct(ctx, spec, b)
-        except Exception:  # noqa: BLE001, S110 - the learner's constructor may raise anything
+            model = ctx.A.sketch(lambda: construct(ctx, spec, b), shape)
+        except Exception:  # noqa: BLE001, S110 - the learner's code may raise anything
             pass
         else:
             ctx.store[key] = model
             return model
     model = construct(ctx, spec, b)
-    shape = in_shape or spec.net.small_input(b)
     try:
         model = ctx.A.prepare(model, shape)
     except NotImplementedError:

@@ -64,6 +64,8 @@ class Exercise:
     tryout: dict[str, str] = field(default_factory=dict)
     # the language the texts above are in ('en', or a translation the manifest has)
     lang: str = "en"
+    # per framework, the checks a second worker grades beside the others (`runner.beside`)
+    beside: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def number(self) -> str:
@@ -158,6 +160,7 @@ def _load(folder: Path, lang: str = "en") -> Exercise:
             followups=tuple(data.get("followups", ())),
             support=tuple(data.get("support", ())),
             tryout={str(k): str(v) for k, v in dict(data.get("tryout", {})).items()},
+            beside={str(k): tuple(str(n) for n in v) for k, v in dict(data.get("beside", {})).items()},
             dir=folder,
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -215,6 +218,9 @@ def validate(ex: Exercise) -> list[str]:
         problems.append("between one and three hints are needed")
     if ex.time_budget <= 0:
         problems.append("time_budget must be positive")
+    odd = [f for f in ex.beside if f not in ex.frameworks]
+    if odd:
+        problems.append(f"[beside] names {odd}, which are not among the frameworks")
     return problems
 
 

@@ -110,7 +110,7 @@ def coding_round(space: ws.Workspace, ex: Exercise, framework: str, minutes: flo
     deadline = started + minutes * 60
     failed: list[str] = []
     with runner.SparePool() as spares, _under_way(space, ex, framework, minutes):
-        spares.warm(framework)
+        spares.warm_for(ex, framework)
         events = watchfiles.watch(folder, debounce=400, step=30, rust_timeout=250, yield_on_timeout=True,
                                   force_polling=poll, raise_interrupt=False, recursive=False)
         shown = -1

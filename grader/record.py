@@ -60,12 +60,14 @@ class ErrorKind(_Text):
 
 class Event(_Text):
     """The JSON-lines events the worker writes to the runner's pipe, in this order:
-    begin, then per check start (progress ...) check, then record; or internal."""
+    begin, then per check start (progress ...) check, or aside (a check another worker
+    grades), then record; or internal."""
 
     BEGIN = "begin"
     START = "start"
     PROGRESS = "progress"
     CHECK = "check"
+    ASIDE = "aside"
     RECORD = "record"
     INTERNAL = "internal"
 

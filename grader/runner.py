@@ -34,6 +34,7 @@ from .record import ERROR, EVENTS_FLAG, JOB_FLAG, SKIP, CheckResult, ErrorKind, 
 
 OnEvent = Callable[[dict[str, Any]], None]
 OUTPUT_TAIL = 4000
+WORKERS_ENV = "RESNET_KATA_WORKERS"  # "1": every check in one worker, whatever `beside` says
 
 
 def _signal_name(code: int) -> str:
@@ -96,6 +97,8 @@ class _Stream:
         self.internal = ""
         self.forged = 0
         self.disorder = ""
+        # (position among the checks, name, title) of each check the worker left to another
+        self.aside: list[tuple[int, str, str]] = []
 
     def feed(self, line: bytes) -> None:
         if not line.strip():
@@ -135,14 +138,24 @@ class _Stream:
             if self.current or sent != seen:
                 self.disorder = self.disorder or "the record's checks differ from the checks that ran"
             self.record = record
+        elif kind == Event.ASIDE:
+            if self.current:
+                self.disorder = self.disorder or f"check {event['check']!r} set aside inside {self.current!r}"
+            self.aside.append((len(self.checks), str(event["check"]), str(event.get("title", ""))))
         elif kind == Event.INTERNAL:
             self.internal = event.get("message", "")
 
 
-def _worker_env() -> dict[str, str]:
+def _worker_env(threads: int | None = None) -> dict[str, str]:
+    """The worker's environment; with `threads`, the frameworks' thread pools that size (two
+    workers on two cores each keep one: measured on 04 tf, 8.6 s with two threads each, 7.9 s
+    with one)."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("PYTHONFAULTHANDLER", "1")
+    if threads:
+        for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+            env.setdefault(name, str(threads))
     return env
 
 
@@ -154,8 +167,10 @@ class Spare:
     interpreter started with subprocess, never a fork of a process that loaded a framework.
     """
 
-    def __init__(self, framework: str, preload: bool = True, cwd: Path | None = None):
-        """`preload=False`: a worker for a job at hand, which imports only what the job needs."""
+    def __init__(self, framework: str, preload: bool = True, cwd: Path | None = None,
+                 threads: int | None = None):
+        """`preload=False`: a worker for a job at hand, which imports only what the job needs.
+        `threads`: the size of the framework's thread pools (default: the framework's own)."""
         self.framework = framework
         self._tmp = tempfile.TemporaryDirectory(prefix="resnet-kata-")
         self.log = Path(self._tmp.name) / "output.txt"
@@ -167,7 +182,7 @@ class Spare:
             with open(self.log, "wb") as out:
                 self.proc = subprocess.Popen(
                     cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    env=_worker_env(), pass_fds=(write_fd, job_r), start_new_session=True,
+                    env=_worker_env(threads), pass_fds=(write_fd, job_r), start_new_session=True,
                     cwd=str(cwd) if cwd else None,
                 )
         finally:
@@ -199,29 +214,41 @@ class Spare:
 
 
 class SparePool:
-    """Keeps one spare worker ready for a framework (watch, the Python API, interview mode).
-    `take()` returns the ready spare, or None, and starts the next one at once."""
+    """Keeps spare workers ready for a framework (watch, the Python API, interview mode).
+    `take()` returns a ready spare, or None; `warm()` starts what is missing at once."""
 
     def __init__(self) -> None:
-        self._spares: dict[str, Spare] = {}
+        self._spares: dict[str, list[Spare]] = {}
 
-    def warm(self, framework: str) -> None:
-        spare = self._spares.get(framework)
-        if spare is None or not spare.alive():
-            if spare is not None:
+    def warm(self, framework: str, count: int = 1) -> None:
+        """Have `count` spares of `framework` ready (the ones that died are replaced)."""
+        ready = []
+        for spare in self._spares.get(framework, []):
+            if spare.alive():
+                ready.append(spare)
+            else:
                 spare.close()
-            self._spares[framework] = Spare(framework)
+        while len(ready) < count:
+            ready.append(Spare(framework, threads=1 if count > 1 else None))
+        self._spares[framework] = ready
+
+    def warm_for(self, ex: Exercise, framework: str) -> None:
+        """As many spares as one check of `ex` takes (`lanes`)."""
+        self.warm(framework, lanes(ex, framework))
 
     def take(self, framework: str) -> Spare | None:
-        spare = self._spares.pop(framework, None)
-        if spare is not None and not spare.alive():
+        ready = self._spares.get(framework, [])
+        while ready:
+            spare = ready.pop(0)
+            if spare.alive():
+                return spare
             spare.close()
-            spare = None
-        return spare
+        return None
 
     def close(self) -> None:
-        for spare in self._spares.values():
-            spare.close()
+        for spares in self._spares.values():
+            for spare in spares:
+                spare.close()
         self._spares.clear()
 
     def __enter__(self) -> SparePool:
@@ -229,6 +256,113 @@ class SparePool:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def beside(ex: Exercise, framework: str, only: list[str] | None = None) -> list[str]:
+    """The checks a second worker grades at the same time as the first grades the others: the
+    manifest's `[beside]` list for `framework` (the long, independent ones, such as a training
+    run), where the machine has a second core, $RESNET_KATA_WORKERS is not 1, and the first
+    worker has checks of its own."""
+    names = [n for n in ex.beside.get(framework, ()) if not only or n in only]
+    one = os.environ.get(WORKERS_ENV, "").strip() == "1" or (os.cpu_count() or 1) < 2
+    if not names or one or (only and set(only) <= set(names)):
+        return []
+    return names
+
+
+def lanes(ex: Exercise, framework: str) -> int:
+    """How many workers grade one check of `ex` in `framework`: 1, or 2 with `beside`."""
+    return 2 if beside(ex, framework) else 1
+
+
+class _Lane:
+    """One worker of a check: its process, its event stream and what it has sent."""
+
+    def __init__(self, spare: Spare, stream: _Stream):
+        self.spare, self.stream = spare, stream
+        self.pipe = os.fdopen(spare.read_fd, "rb", buffering=0)
+        spare.read_fd = -1  # the file object owns it now: closed once, whatever happens
+        self.buf = b""
+        self.ended = False  # the record came, or the worker is gone
+        self.timed_out = False
+        self.output = ""
+
+    def read(self) -> None:
+        chunk = self.pipe.read(65536)
+        if not chunk:
+            self.ended = True
+            return
+        self.buf += chunk
+        *lines, self.buf = self.buf.split(b"\n")
+        for line in lines:
+            self.stream.feed(line)
+        self.ended = self.stream.record is not None
+
+    def gone(self) -> bool:
+        """The worker exited and left nothing to read (a child of the learner's may hold the
+        pipe open)."""
+        return self.spare.proc.poll() is not None and not select.select([self.pipe], [], [], 0)[0]
+
+    def end(self) -> None:
+        if self.ended:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.spare.proc.wait(timeout=5)  # the worker leaves at once after its record
+        _end_group(self.spare.proc)  # what is left (the learner's children too) ends now
+        self.output = _tail(self.spare.log)
+        with contextlib.suppress(OSError):
+            self.pipe.close()
+        self.spare.close()
+
+
+class _Merge:
+    """The events of two workers in the order one worker would have sent them: where the
+    first says a check runs aside, the second's events for that check, then the rest."""
+
+    def __init__(self, on_event: OnEvent):
+        self.out = on_event
+        self.queue: list[dict[str, Any]] = []
+        self.aside: dict[str, list[dict[str, Any]]] = {}
+        self.done: set[str] = set()
+        self.waiting = ""
+
+    def first(self, event: dict[str, Any]) -> None:
+        self.queue.append(event)
+        self._pump()
+
+    def second(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        name = event.get("check") if kind != Event.CHECK else event["result"].get("name")
+        if kind in (Event.START, Event.PROGRESS, Event.CHECK) and name:
+            self.aside.setdefault(str(name), []).append(event)
+            if kind == Event.CHECK:
+                self.done.add(str(name))
+            self._pump()
+
+    def _pump(self) -> None:
+        while True:
+            if self.waiting:
+                for event in self.aside.pop(self.waiting, []):
+                    self.out(event)
+                if self.waiting not in self.done:
+                    return
+                self.waiting = ""
+            if not self.queue:
+                return
+            event = self.queue.pop(0)
+            if event.get("event") == Event.ASIDE:
+                self.waiting = str(event["check"])
+            else:
+                self.out(event)
+
+    def flush(self) -> None:
+        """What is left once both workers are done. If the second stopped inside a check (a
+        crash, an exit, the time limit), one worker would have sent nothing after it."""
+        if self.waiting and self.waiting not in self.done:
+            for event in self.aside.pop(self.waiting, []):
+                self.out(event)
+            self.queue.clear()
+            self.waiting = ""
+        self._pump()
 
 
 def run_check(
@@ -240,57 +374,101 @@ def run_check(
     only: list[str] | None = None,
     on_event: OnEvent | None = None,
     spares: SparePool | None = None,
+    split: bool = True,
 ) -> Record:
     """Grade `impl` in a child process; the record is complete whatever the child did.
 
-    With `spares`, a ready spare worker of that framework takes the job when there is one,
-    and the next spare is started as soon as this check's verdict is in.
+    With `spares`, ready spare workers of that framework take the job when there are some,
+    and the next ones are started as soon as this check's verdict is in. The checks the
+    exercise sets `beside` go to a second child at the same time (unless `split` is False);
+    the record and the events are the ones a single child would have sent.
     """
-    stream = _Stream(secrets.token_hex(16), on_event or (lambda e: None))
+    on_event = on_event or (lambda e: None)
     timeout = float(timeout or ex.time_budget)
-    job = {"exercise": ex.id, "exercise_dir": str(ex.dir), "framework": framework,
-           "impl": str(impl), "device": device, "only": list(only or []), "token": stream.token,
-           "lang": i18n.language()}
-    spare = spares.take(framework) if spares is not None else None
+    aside = beside(ex, framework, only) if split else []
+    merge = _Merge(on_event)
+    jobs = [(list(only or []), aside, merge.first if aside else on_event)]
+    if aside:
+        jobs.append((aside, [], merge.second))
     started = time.perf_counter()
-    if spare is None:
-        spare = Spare(framework, preload=False, cwd=impl.parent)
-    spare.hand(job)
+    workers: list[_Lane] = []
     try:
-        buf = b""
-        timed_out = False
-        pipe = os.fdopen(spare.read_fd, "rb", buffering=0)
-        spare.read_fd = -1  # the file object owns it now: closed once, whatever happens below
-        with pipe:
-            proc = spare.proc
-            while stream.record is None:
-                left = started + timeout - time.perf_counter()
-                if left <= 0:
-                    timed_out = True
-                    break
-                ready, _w, _x = select.select([pipe], [], [], min(left, 0.5))
-                if not ready:
-                    if proc.poll() is not None and not select.select([pipe], [], [], 0)[0]:
-                        break  # the worker is gone; a child of the learner's may hold the pipe
-                    continue
-                chunk = pipe.read(65536)
-                if not chunk:
-                    break
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    stream.feed(line)
-        if not timed_out:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)  # the worker leaves at once after its record
-        _end_group(proc)  # whatever is left (the learner's children too) ends with the verdict
-        output = _tail(spare.log)
+        for names, elsewhere, sink in jobs:
+            stream = _Stream(secrets.token_hex(16), sink)
+            spare = spares.take(framework) if spares is not None else None
+            if spare is None:
+                spare = Spare(framework, preload=False, cwd=impl.parent,
+                              threads=1 if aside else None)
+            workers.append(_Lane(spare, stream))
+            spare.hand({"exercise": ex.id, "exercise_dir": str(ex.dir), "framework": framework,
+                        "impl": str(impl), "device": device, "only": names,
+                        "elsewhere": elsewhere, "token": stream.token, "lang": i18n.language()})
+        _collect(workers, started + timeout)
     finally:
-        spare.close()
+        for lane in workers:
+            lane.end()
+        merge.flush()
         if spares is not None:
-            spares.warm(framework)
-    return _complete(stream, ex, framework, impl, proc.returncode, timed_out, timeout,
-                     time.perf_counter() - started, output)
+            spares.warm(framework, len(jobs))
+    seconds = time.perf_counter() - started
+    first = workers[0]
+    record = _complete(first.stream, ex, framework, impl, first.spare.proc.returncode,
+                       first.timed_out, timeout, seconds, first.output)
+    if len(workers) == 1 or not first.stream.aside:
+        return record
+    second = workers[1]
+    other = _complete(second.stream, ex, framework, impl, second.spare.proc.returncode,
+                      second.timed_out, timeout, seconds, second.output)
+    return _join(record, first.stream.aside, other, seconds,
+                 "".join(lane.output for lane in workers))
+
+
+def _collect(workers: list[_Lane], deadline: float) -> None:
+    """Read the workers' events until the verdict is in or the time is up. The second worker
+    is waited for only if the first set checks aside for it; else it is not needed."""
+    first = workers[0]
+    while True:
+        if first.ended:
+            if first.stream.record is None or not first.stream.aside:
+                return
+            active = [w for w in workers[1:] if not w.ended]
+        else:
+            active = [w for w in workers if not w.ended]
+        if not active:
+            return
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            for w in active:
+                w.timed_out = True
+            return
+        ready, _w, _x = select.select([w.pipe for w in active], [], [], min(left, 0.5))
+        for w in active:
+            if w.pipe in ready:
+                w.read()
+            elif w.gone():
+                w.ended = True
+
+
+def _join(record: Record, aside: list[tuple[int, str, str]], other: Record, seconds: float,
+          output: str) -> Record:
+    """The first worker's record with the second's results in the places it left for them.
+    Where the second worker's run stopped (a crash, an exit, the time limit), the record
+    stops too, as a single worker's would have."""
+    for k, (pos, name, title) in enumerate(aside):
+        if pos > len(record.checks):
+            break
+        found = next((c for c in other.checks if c.name == name), None)
+        if found is None:
+            found = CheckResult(name, title, ERROR, other.message or _(
+                "This check's grading process sent no result."))
+        record.checks.insert(pos + k, found)
+        if other.error_kind and (found.status == ERROR or other.checks[-1:] == [found]):
+            del record.checks[pos + k + 1:]
+            if not record.error_kind:
+                record.fail_run(other.error_kind, other.message)
+            break
+    record.loaded = sorted(set(record.loaded) | set(other.loaded))
+    return record.finish(seconds=seconds, output=output)
 
 
 def _complete(stream: _Stream, ex: Exercise, framework: str, impl: Path, code: int | None,

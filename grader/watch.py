@@ -101,7 +101,7 @@ def watch(target: Target, space: ws.Workspace, console: Console,
     interactive = (sys.stdin.isatty() and console.is_terminal) if interactive is None else interactive
     code = 1
     with SparePool() as spares, keys(interactive) as read_key:
-        spares.warm(target.framework)
+        spares.warm_for(target.exercise, target.framework)
         offer: Target | None = None
 
         def run() -> int:
@@ -146,7 +146,7 @@ def watch(target: Target, space: ws.Workspace, console: Console,
                 if target.path.parent != folder:
                     events.close()
                     return watch(target, space, console, check, hint, poll, poll_ms, once, interactive)
-                spares.warm(target.framework)
+                spares.warm_for(target.exercise, target.framework)
                 last = stamp(target.path)
                 code = run()
             elif target.path.exists() and stamp(target.path) != last:

@@ -168,8 +168,13 @@ def grade(
     device: str = "auto",
     only: list[str] | None = None,
     emit: Emit | None = None,
+    elsewhere: list[str] | None = None,
 ) -> Record:
-    """Grade `impl` against `exercise` in this process and return the record."""
+    """Grade `impl` against `exercise` in this process and return the record.
+
+    The checks in `elsewhere` are graded by another worker at the same time: where one of
+    them would run, an `aside` event holds its place (a skip stays a skip here).
+    """
     emit = emit or (lambda event: None)
     started = time.perf_counter()
     ex = exercise if isinstance(exercise, catalog.Exercise) else catalog.resolve(exercise)
@@ -239,6 +244,8 @@ def grade(
         return finish()
 
     checks = load_checks(ex).checks(framework)
+    aside = set(elsewhere or ())
+    _can_go_aside(checks, aside)
     ctx = Context(framework, adapter, module, ex.id)
     outcome: dict[str, str] = {}
     gate_failed = ""
@@ -250,6 +257,9 @@ def grade(
             why = gate_failed or blocked[0]
             result = CheckResult(check.name, check.title, SKIP,
                                  _("Skipped: `{check}` must pass first.").format(check=why))
+        elif check.name in aside:
+            emit({"event": Event.ASIDE, "check": check.name, "title": check.title})
+            continue
         else:
             emit({"event": Event.START, "check": check.name, "title": check.title})
             ctx.progress = _progress(emit, check.name)
@@ -260,6 +270,16 @@ def grade(
         record.checks.append(result)
         emit({"event": Event.CHECK, "result": asdict(result)})
     return finish()
+
+
+def _can_go_aside(checks: list[Check], aside: set[str]) -> None:
+    """A check graded elsewhere decides nothing here: no gate, and none of the others needs it."""
+    unknown = aside - {c.name for c in checks}
+    deciding = [c.name for c in checks if c.name in aside and (
+        c.gate or any(c.name in d.needs for d in checks if d.name not in aside))]
+    if unknown or deciding:
+        raise RuntimeError(f"[beside] of the manifest: {sorted(unknown)} are no checks of the "
+                           f"battery; {deciding} are gates or needed by another check")
 
 
 def _progress(emit: Emit, name: str) -> Callable[..., None]:
@@ -324,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         os.chdir(impl.parent)
         exercise = catalog.load_folder(Path(job["exercise_dir"]))
         record = grade(exercise, job["framework"], impl, job.get("device", "auto"),
-                       job.get("only") or None, emit)
+                       job.get("only") or None, emit, job.get("elsewhere") or None)
     except BaseException:  # noqa: BLE001 - a bug of the kit: say so, do not blame the learner
         emit({"event": Event.INTERNAL, "message": traceback.format_exc()})
         return 2

@@ -125,3 +125,53 @@ def write_pack(folder: Path, passing_stub: bool = False) -> Path:
             return [Check("value", "Computes the L2 norm", value)]
     ''')
     return folder
+
+
+BESIDE_CHECKS = '''
+"""Checks for 92_dot_beside: `long` is graded by a second worker beside the others."""
+
+from resnet_kata.checks import Check, fail
+
+
+def api(ctx):
+    ctx.get("dot", "function")
+    return "defines dot(a, b)"
+
+
+def value(ctx):
+    got = ctx.get("dot")([1.0, 2.0], [3.0, 4.0])
+    if got != 11.0:
+        fail(f"dot([1, 2], [3, 4]) returned {got!r}, expected 11.0")
+    return "dot of two vectors of length 2"
+
+
+def long(ctx):
+    for step in range(3):
+        ctx.progress(step=step + 1, total=3)
+    got = ctx.get("dot")([1.0] * 5, [2.0] * 5)
+    if got != 10.0:
+        fail(f"dot on vectors of length 5 returned {got!r}, expected 10.0")
+    return "dot of two vectors of length 5"
+
+
+def last(ctx):
+    return "a check after the one graded beside"
+
+
+def checks(framework):
+    return [Check("api", "Defines dot", api, gate=True), Check("value", "Length 2", value),
+            Check("long", "Length 5", long, needs=("value",)), Check("last", "After it", last)]
+'''
+
+
+def write_beside(folder: Path) -> Path:
+    """`folder/92_dot_beside`: a numpy exercise whose check `long` runs in a second worker."""
+    ex = folder / "92_dot_beside"
+    _write(ex / "kata.toml", MANIFEST.replace("order = 90", "order = 92").replace(
+        'support = ["reference.py", "dot.md"]', 'support = ["dot.md"]\nbeside = { numpy = ["long"] }'))
+    _write(ex / "README.md", "# A dot product\n\nWrite `dot(a, b)`.\n")
+    _write(ex / "dot.md", "# A dot product\n")
+    _write(ex / "dot_np.py", STUB)
+    _write(ex / "solution" / "dot_np.py", SOLUTION)
+    _write(ex / "checks.py", BESIDE_CHECKS)
+    return ex

@@ -76,3 +76,26 @@ def test_solutions_and_exercises_folders_match():
     ex_ids = {p.name for p in (ROOT / "exercises").iterdir() if p.is_dir()}
     sol_ids = {p.name for p in (ROOT / "solutions").iterdir() if p.is_dir()}
     assert ex_ids == sol_ids
+
+
+@pytest.mark.parametrize("ex", [e for e in EXERCISES if e.beside], ids=lambda e: e.id)
+def test_checks_graded_beside_are_checks_that_decide_nothing_for_the_others(ex):
+    from resnet_kata import worker
+
+    for fw, names in ex.beside.items():
+        battery = worker.load_checks(ex).checks(fw)
+        worker._can_go_aside(battery, set(names))  # raises for a gate, a needed or an unknown check
+
+
+def test_a_check_graded_beside_may_not_be_a_gate_or_needed():
+    from resnet_kata import worker
+    from resnet_kata.checks import Check
+
+    def run(ctx):
+        return ""
+
+    battery = [Check("api", "", run, gate=True), Check("a", "", run), Check("b", "", run, needs=("a",))]
+    worker._can_go_aside(battery, {"b"})
+    for aside in ({"api"}, {"a"}, {"nope"}):
+        with pytest.raises(RuntimeError, match="beside"):
+            worker._can_go_aside(battery, aside)

@@ -61,9 +61,9 @@ def test_the_spare_path_gives_the_same_verdicts(dot, tmp_path):
 def test_a_spare_is_used_once_and_replaced_at_once(dot, tmp_path):
     with SparePool() as spares:
         spares.warm("numpy")
-        first = spares._spares["numpy"]
+        [first] = spares._spares["numpy"]
         assert _grade(dot, tmp_path, SOLUTION, spares).status == "pass"
-        second = spares._spares["numpy"]
+        [second] = spares._spares["numpy"]
         assert second is not first and first.proc.poll() is not None, "a used spare is never reused"
         assert second.alive()
     assert second.proc.poll() is not None, "closing the pool ends the waiting spare"
@@ -76,7 +76,7 @@ def test_a_torch_spare_has_the_framework_imported_before_the_job(tmp_path):
     with SparePool() as spares:
         spares.warm("torch")
         time.sleep(0.5)
-        spare = spares._spares["torch"]
+        [spare] = spares._spares["torch"]
         deadline = time.time() + 60
         while time.time() < deadline:  # the spare's import is done when torch's .so is mapped
             maps = Path(f"/proc/{spare.proc.pid}/maps").read_text()
@@ -132,3 +132,91 @@ def test_watch_rechecks_on_rename_and_on_truncate_saves_without_a_terminal(tmp_p
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# what the learner's dot does only on vectors of length 5: only the check graded beside sees it
+ON_FIVE = {
+    "exception": ("raise ValueError('five')", "fail", ErrorKind.NONE, "five"),
+    "sys.exit": ("import sys; sys.exit(3)", "fail", ErrorKind.NONE, "sys.exit(3)"),
+    "os._exit": ("import os; os._exit(0)", "error", ErrorKind.EXIT, "exit code 0"),
+    "segfault": ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "error",
+                 ErrorKind.CRASH, "SIGSEGV"),
+    "infinite loop": ("while True: pass", "error", ErrorKind.TIMEOUT, "Timed out"),
+}
+
+
+@pytest.fixture(scope="module")
+def beside(tmp_path_factory):
+    from .packs import write_beside
+
+    return catalog.load_folder(write_beside(tmp_path_factory.mktemp("beside")))
+
+
+def _five(tmp_path, line: str) -> Path:
+    impl = tmp_path / "dot_np.py"
+    impl.write_text("def dot(a, b):\n    if len(a) == 5:\n        " + line + "\n"
+                    "    return float(sum(x * y for x, y in zip(a, b)))\n")
+    return impl
+
+
+def test_a_check_graded_beside_gives_the_verdict_and_events_of_one_worker(beside, tmp_path, monkeypatch):
+    import resnet_kata.runner as R
+
+    monkeypatch.setattr(R.os, "cpu_count", lambda: 2)
+    assert R.lanes(beside, "numpy") == 2
+    with SparePool() as spares:
+        spares.warm_for(beside, "numpy")
+        assert len(spares._spares["numpy"]) == 2
+        for name, (line, status, kind, phrase) in ON_FIVE.items():
+            impl = _five(tmp_path, line)
+            runs = []
+            for split, pool in ((False, None), (True, None), (True, spares)):
+                events: list = []
+                record = run_check(beside, "numpy", impl, timeout=4, spares=pool, split=split,
+                                   on_event=events.append)
+                order = [(e["event"], e.get("check") or e["result"]["name"]) for e in events
+                         if e["event"] in ("start", "check")]
+                runs.append((record, order))
+            for record, order in runs:
+                assert (record.status, record.error_kind) == (status, kind), (name, record.message)
+                text = record.message + " ".join(c.message for c in record.checks)
+                assert phrase in text, (name, text)
+                assert "`long`" in record.message or kind == ErrorKind.NONE, (name, record.message)
+                assert [(c.name, c.status) for c in record.checks] == [
+                    (c.name, c.status) for c in runs[0][0].checks], name
+                assert order == runs[0][1], name
+        impl = _five(tmp_path, "pass")
+        record = run_check(beside, "numpy", impl, timeout=4, spares=spares)
+        assert record.status == "pass" and [c.name for c in record.checks] == [
+            "api", "value", "long", "last"]
+        assert len(spares._spares["numpy"]) == 2, "both spares are replaced after the check"
+
+
+def test_a_check_graded_beside_is_skipped_as_it_would_be_in_one_worker(beside, tmp_path, monkeypatch):
+    import resnet_kata.runner as R
+
+    monkeypatch.setattr(R.os, "cpu_count", lambda: 2)
+    impl = tmp_path / "dot_np.py"
+    impl.write_text("def dot(a, b):\n    return 0.0\n")  # value fails: long, which needs it, is skipped
+    split = run_check(beside, "numpy", impl, timeout=4)
+    serial = run_check(beside, "numpy", impl, timeout=4, split=False)
+    want = [("api", "pass"), ("value", "fail"), ("long", "skip"), ("last", "pass")]
+    assert [(c.name, c.status) for c in split.checks] == want
+    assert [(c.name, c.status, c.message) for c in split.checks] == [
+        (c.name, c.status, c.message) for c in serial.checks]
+    started = time.perf_counter()
+    impl.write_text("def dott(a, b):\n    return 0.0\n")  # no dot: the gate fails
+    record = run_check(beside, "numpy", impl, timeout=4)
+    assert [c.status for c in record.checks] == ["fail", "skip", "skip", "skip"]
+    assert time.perf_counter() - started < 3, "the second worker is not waited for"
+
+
+def test_only_a_single_core_grades_in_one_worker(beside, monkeypatch):
+    import resnet_kata.runner as R
+
+    monkeypatch.setattr(R.os, "cpu_count", lambda: 1)
+    assert R.lanes(beside, "numpy") == 1 and R.beside(beside, "numpy") == []
+    monkeypatch.setattr(R.os, "cpu_count", lambda: 2)
+    assert R.beside(beside, "numpy", only=["long"]) == [], "nothing left for the first worker"
+    assert R.beside(beside, "numpy", only=["value", "long"]) == ["long"]
+    assert R.beside(beside, "numpy", only=["value"]) == []

@@ -47,6 +47,7 @@ def fit(model, train_data, val_data, *, epochs: int, patience: int, lr: float = 
     seed_gen = keras.random.SeedGenerator(seed)
     shuffle = np.random.default_rng(seed)
     optimizer = keras.optimizers.Adam(learning_rate=lr)
+    optimizer.build(model.trainable_variables)  # its slots now: train_step is traced once
 
     # one trace for every batch size: the last batch of an epoch is smaller
     signature = [tf.TensorSpec((None, *np.shape(x)[1:]), tf.float32),

@@ -91,6 +91,19 @@ def stamp(path: Path) -> tuple[int, int, int] | None:
     return info.st_ino, info.st_size, info.st_mtime_ns
 
 
+def settled(path: Path, pause: float = 0.01, tries: int = 50) -> tuple[int, int, int] | None:
+    """The file's stamp once it stopped changing: a tick that falls inside a save (between
+    the truncate and the write) would otherwise grade one save twice."""
+    seen = stamp(path)
+    for _try in range(tries):
+        time.sleep(pause)
+        now = stamp(path)
+        if now == seen:
+            break
+        seen = now
+    return seen
+
+
 def watch(target: Target, space: ws.Workspace, console: Console,
           check: Callable[[Target, SparePool], int], hint: Callable[[Exercise], None],
           poll: bool = False, poll_ms: int = 300, once: bool = False,
@@ -152,6 +165,6 @@ def watch(target: Target, space: ws.Workspace, console: Console,
             elif target.path.exists() and stamp(target.path) != last:
                 # events only wake the loop: the events of a save that came in while its
                 # check ran name a version already graded
-                last = stamp(target.path)
+                last = settled(target.path)
                 code = run()
     return code

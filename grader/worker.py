@@ -297,10 +297,12 @@ def _progress(emit: Emit, name: str) -> Callable[..., None]:
 
 def preload(framework: str) -> None:
     """What a spare imports before its job: the framework's adapter (and so the framework),
-    numpy and the battery."""
-    import resnet_kata.checks.blocks  # noqa: F401 - the battery: spec, training, data
+    numpy and the battery; and the blocks' training data, generated."""
+    import resnet_kata.checks.blocks  # the battery: spec, training, data
     import resnet_kata.checks.calls  # noqa: F401
     import resnet_kata.checks.mistakes  # noqa: F401
+
+    resnet_kata.checks.blocks.prefetch()
 
     if framework in ("torch", "tf") and frameworks.is_installed(framework):
         from .adapters import ADAPTER_MODULES

@@ -220,3 +220,14 @@ def test_only_a_single_core_grades_in_one_worker(beside, monkeypatch):
     assert R.beside(beside, "numpy", only=["long"]) == [], "nothing left for the first worker"
     assert R.beside(beside, "numpy", only=["value", "long"]) == ["long"]
     assert R.beside(beside, "numpy", only=["value"]) == []
+
+
+def test_a_save_is_graded_once_it_is_written_whole(tmp_path, monkeypatch):
+    import resnet_kata.watch as W
+
+    path = tmp_path / "dot_np.py"
+    path.write_text("")  # a tick fell between the save's truncate and its write
+    steps = [lambda: path.write_text(SOLUTION), lambda: None]
+    monkeypatch.setattr(W.time, "sleep", lambda s: steps.pop(0)() if steps else None)
+    seen = W.settled(path)
+    assert seen == W.stamp(path) and seen[1] == len(SOLUTION)

@@ -377,13 +377,21 @@ def _identity(spec: BlockSpec) -> Callable[[Context], str]:
     return run
 
 
+TRAIN_SEED = 7  # the seed of the blocks' training data
+
+
+def prefetch() -> None:
+    """Generate the blocks' default training data now (a spare does, before its job)."""
+    D.patterns(TrainSpec.n, TrainSpec.size, 3, seed=TRAIN_SEED)
+
+
 def _training(spec: BlockSpec) -> Callable[[Context], str]:
     tr = spec.training
 
     def run(ctx: Context) -> str:
         A = ctx.A
         cls = ctx.get(spec.cls)
-        x, y = D.patterns(tr.n, tr.size, 3, seed=7)
+        x, y = D.patterns(tr.n, tr.size, 3, seed=TRAIN_SEED)
         body = tr.blocks(cls)
         model = A.classifier(body, 3, tr.stem, tr.features, len(D.PATTERN_CLASSES))
         model = A.prepare(model, (2, 3, tr.size, tr.size))

@@ -152,6 +152,14 @@ def beside(tmp_path_factory):
     return catalog.load_folder(write_beside(tmp_path_factory.mktemp("beside")))
 
 
+def _two_cores(monkeypatch) -> None:
+    """The machine as a learner's laptop: two cores, no RESNET_KATA_WORKERS."""
+    import resnet_kata.runner as R
+
+    monkeypatch.setattr(R.os, "cpu_count", lambda: 2)
+    monkeypatch.delenv(R.WORKERS_ENV, raising=False)
+
+
 def _five(tmp_path, line: str) -> Path:
     impl = tmp_path / "dot_np.py"
     impl.write_text("def dot(a, b):\n    if len(a) == 5:\n        " + line + "\n"
@@ -162,7 +170,7 @@ def _five(tmp_path, line: str) -> Path:
 def test_a_check_graded_beside_gives_the_verdict_and_events_of_one_worker(beside, tmp_path, monkeypatch):
     import resnet_kata.runner as R
 
-    monkeypatch.setattr(R.os, "cpu_count", lambda: 2)
+    _two_cores(monkeypatch)
     assert R.lanes(beside, "numpy") == 2
     with SparePool() as spares:
         spares.warm_for(beside, "numpy")
@@ -193,9 +201,8 @@ def test_a_check_graded_beside_gives_the_verdict_and_events_of_one_worker(beside
 
 
 def test_a_check_graded_beside_is_skipped_as_it_would_be_in_one_worker(beside, tmp_path, monkeypatch):
-    import resnet_kata.runner as R
 
-    monkeypatch.setattr(R.os, "cpu_count", lambda: 2)
+    _two_cores(monkeypatch)
     impl = tmp_path / "dot_np.py"
     impl.write_text("def dot(a, b):\n    return 0.0\n")  # value fails: long, which needs it, is skipped
     split = run_check(beside, "numpy", impl, timeout=4)
@@ -214,12 +221,34 @@ def test_a_check_graded_beside_is_skipped_as_it_would_be_in_one_worker(beside, t
 def test_only_a_single_core_grades_in_one_worker(beside, monkeypatch):
     import resnet_kata.runner as R
 
+    _two_cores(monkeypatch)
     monkeypatch.setattr(R.os, "cpu_count", lambda: 1)
     assert R.lanes(beside, "numpy") == 1 and R.beside(beside, "numpy") == []
     monkeypatch.setattr(R.os, "cpu_count", lambda: 2)
     assert R.beside(beside, "numpy", only=["long"]) == [], "nothing left for the first worker"
     assert R.beside(beside, "numpy", only=["value", "long"]) == ["long"]
     assert R.beside(beside, "numpy", only=["value"]) == []
+    monkeypatch.setenv(R.WORKERS_ENV, "1")
+    assert R.lanes(beside, "numpy") == 1, "RESNET_KATA_WORKERS=1 asks for one worker"
+
+
+@needs("torch")
+@pytest.mark.torch
+def test_a_real_exercise_graded_by_two_workers_gets_the_verdict_of_one(tmp_path, monkeypatch):
+    import resnet_kata.runner as R
+
+    ex = catalog.resolve("04_resnet")
+    _two_cores(monkeypatch)
+    assert R.beside(ex, "torch") == ["training"]
+    source = ex.solution("torch").read_text(encoding="utf-8")
+    detached = tmp_path / "resnet_torch.py"  # the blocks' output never reaches fc: training fails
+    marker = "return self.fc(torch.flatten(self.avgpool(x), 1))"
+    assert source.count(marker) == 1
+    detached.write_text(source.replace(marker, marker.replace("(x)", "(x.detach())")))
+    for impl, status in ((ex.solution("torch"), "pass"), (detached, "fail")):
+        split, serial = (run_check(ex, "torch", impl, device="cpu", split=s) for s in (True, False))
+        assert split.status == serial.status == status
+        assert [(c.name, c.status) for c in split.checks] == [(c.name, c.status) for c in serial.checks]
 
 
 def test_a_save_is_graded_once_it_is_written_whole(tmp_path, monkeypatch):

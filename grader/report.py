@@ -104,8 +104,12 @@ def render(record: Record, console: Console, label: str = "") -> None:
                         "{id}[/].").format(id=record.exercise, page=escape("docs/" + record.doc)))
         if record.followups:
             console.print(_("Likely follow-up questions:"))
+            bullets = Table.grid(padding=(0, 1))  # a long question wraps under its own text
+            bullets.add_column(no_wrap=True)
+            bullets.add_column()
             for q in record.followups:
-                console.print(f"  • {escape(q)}")
+                bullets.add_row("  •", Text(q, overflow="fold"))
+            console.print(bullets)
 
 
 _HTML_ICONS = {PASS: ("✓", "#1a7f37"), FAIL: ("✗", "#cf222e"), ERROR: ("!", "#cf222e"),

@@ -119,3 +119,23 @@ def test_the_training_curve_is_a_named_field_of_the_check(tmp_path):
     result = worker._run_one(Check("training", "Trains", trains), ctx, tmp_path / "x.py")
     assert result.loss_curve == [1.0, 0.5, 0.25] and result.accuracy == 0.75
     assert result.details == {"steps": 3}
+
+
+def test_a_long_follow_up_question_wraps_under_its_own_text():
+    import io
+
+    from rich.console import Console
+
+    from resnet_kata import report
+
+    question = "Why does the identity shortcut add no parameters, and when does a block need a projection?"
+    record = Record.from_dict({"exercise": "90_x", "framework": "numpy", "doc": "x.md",
+                               "followups": [question, "[Why] no bias?"],
+                               "checks": [{"name": "a", "title": "A", "status": "pass"}]}).finish()
+    console = Console(file=io.StringIO(), width=60, color_system=None)
+    report.render(record, console)
+    lines = console.file.getvalue().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("  • Why does"))
+    assert lines[first + 1].startswith("    ") and lines[first + 1].strip(), lines
+    assert " ".join(" ".join(lines[first:first + 3]).replace("•", "").split()).startswith(question)
+    assert any(line.startswith("  • [Why] no bias?") for line in lines), "the text is not markup"

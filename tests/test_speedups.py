@@ -139,3 +139,53 @@ def test_a_keras_sketch_has_the_real_models_names_shapes_and_counts():
     assert all(isinstance(v.value, tf.Variable) for v in real.weights)
     assert all(isinstance(v.value, tf.Variable) for v in make().weights + A.prepare(
         make(), (1, 3, 9, 9)).weights)  # the patch ends with the sketch
+
+
+KERAS_BLOCK = """
+import keras
+
+made = []
+
+
+class Block(keras.layers.Layer):
+    def __init__(self, channels):
+        super().__init__()
+        made.append(self)
+        self.conv = keras.layers.Conv2D(channels, 3, padding="same")
+        self.bn = keras.layers.BatchNormalization()
+
+    def call(self, x, training=None):
+        return self.bn(self.conv(x), training=training)
+"""
+
+
+def test_a_keras_block_built_again_in_one_grade_is_the_first_with_its_first_values():
+    pytest.importorskip("tensorflow")
+    import types
+
+    from resnet_kata.adapters.tf_adapter import Adapter
+    from resnet_kata.checks import Context
+    from resnet_kata.checks.blocks import BlockSpec, Case, build
+
+    module = types.ModuleType("learner")
+    exec(KERAS_BLOCK, module.__dict__)
+    A = Adapter("cpu")
+    case, other = Case((4,), (1, 4, 5, 5)), Case((4,), (1, 4, 6, 6))
+    spec = BlockSpec(cls="Block", signature="Block(channels)", attrs=("conv", "bn"),
+                     layers=lambda c: {}, flow=lambda A, b, x, t: x, shape_cases=[case],
+                     function_cases=[case])
+    ctx = Context("tf", A, module, "90_block")
+    first = build(ctx, spec, case)
+    values = A.snapshot(first)
+    A.randomize_bn(first, np.random.default_rng(0))
+    first.conv.kernel.assign(first.conv.kernel * 0.0)
+    again = build(ctx, spec, case)
+    assert again is first and len(module.made) == 1
+    assert all(np.array_equal(a, b) for a, b in zip(A.snapshot(again), values, strict=True))
+    assert build(ctx, spec, other) is not first, "another input shape is another build"
+    assert build(ctx, spec, case, prepare=False) is not first, "an unbuilt block is always new"
+    [key] = [k for k, (block, _values) in ctx.built.items() if block is first]
+    ctx.built[key] = (first, values[:-1])  # its values no longer fit its weights
+    assert build(ctx, spec, case) is not first, "a block that cannot be put back is built afresh"
+    fresh = Context("tf", A, module, "90_block")
+    assert build(fresh, spec, case) is not first, "nothing is kept from one grade to the next"

@@ -51,6 +51,9 @@ class FrameworkAdapter(Protocol):
     name: str            # "torch" | "tf"
     label: str           # "PyTorch" | "TensorFlow/Keras"
     channels_last: bool  # the framework's own layout (Keras: True)
+    # a built block is kept for the next check that builds the same one, its values put back
+    # (Keras: building costs more than restoring; a torch module also carries modes and grads)
+    reuse_builds: bool
     module_base: str     # what a learner's layer subclasses, for messages
     device: Any          # the framework's device (torch.device, or a TF device string)
 

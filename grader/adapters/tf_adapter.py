@@ -126,6 +126,7 @@ class Adapter:
     name = "tf"
     label = "TensorFlow/Keras"
     channels_last = True
+    reuse_builds = True  # a block's state is its weights; creating them costs ~1 ms each
     module_base = "keras.layers.Layer"
 
     def __init__(self, device: str = "auto"):

@@ -63,6 +63,7 @@ class Adapter:
     name = "torch"
     label = "PyTorch"
     channels_last = False
+    reuse_builds = False  # building is cheap, and a module also holds modes and gradients
     module_base = "torch.nn.Module"
 
     def __init__(self, device: str = "auto"):

@@ -54,6 +54,8 @@ class Context:
     exercise: str
     progress: Callable[..., None] = lambda *a, **k: None
     store: dict[str, Any] = field(default_factory=dict)
+    # blocks built for one check, kept for the next that builds the same (checks.blocks.build)
+    built: dict[tuple, tuple[Any, Any]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
 
     def rng(self, salt: int = 0) -> np.random.Generator:

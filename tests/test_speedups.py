@@ -189,3 +189,25 @@ def test_a_keras_block_built_again_in_one_grade_is_the_first_with_its_first_valu
     assert build(ctx, spec, case) is not first, "a block that cannot be put back is built afresh"
     fresh = Context("tf", A, module, "90_block")
     assert build(fresh, spec, case) is not first, "nothing is kept from one grade to the next"
+
+
+def test_a_keras_snapshot_keeps_its_values_when_the_weights_change():
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from resnet_kata.adapters.tf_adapter import Adapter
+
+    A = Adapter("cpu")
+    model = A.prepare(keras.Sequential([keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization()]),
+                      (1, 3, 6, 6))
+    before = [np.array(v.numpy()) for v in model.weights]
+    snap = A.snapshot(model)
+    for v in model.weights:
+        v.assign(v.numpy() + 1.0)
+    assert all(np.array_equal(np.asarray(s), b) for s, b in zip(snap, before, strict=True))
+    A.restore(model, snap)
+    assert all(np.array_equal(v.numpy(), b) for v, b in zip(model.weights, before, strict=True))
+    model(np.ones((2, 6, 6, 3), np.float32), training=True)  # moves the BN's statistics
+    assert not all(np.array_equal(v.numpy(), b) for v, b in zip(model.weights, before, strict=True))
+    A.restore(model, snap)
+    assert all(np.array_equal(v.numpy(), b) for v, b in zip(model.weights, before, strict=True))

@@ -122,6 +122,13 @@ def _valueless_weights() -> Iterator[None]:
         cls._initialize_with_initializer, cls._direct_assign = saved
 
 
+def _backing(v: Any) -> Any:
+    """The TensorFlow variable that holds a Keras weight (the weight itself where there is
+    none, such as under an autocast scope or in a sketch)."""
+    raw = getattr(v, "value", None)
+    return raw if isinstance(raw, tf.Variable) else v
+
+
 class Adapter:
     name = "tf"
     label = "TensorFlow/Keras"
@@ -331,12 +338,14 @@ class Adapter:
         return keras.ops.concatenate(xs, axis=-1)
 
     # -- state ---------------------------------------------------------------
-    def snapshot(self, model: Any) -> list[np.ndarray]:
-        return [np.array(v.numpy()) for v in model.weights]
+    def snapshot(self, model: Any) -> list[tf.Tensor]:
+        """Every weight's value now, as tensors (a later assign leaves them as they are)."""
+        return [tf.identity(_backing(v)) for v in model.weights]
 
-    def restore(self, model: Any, snap: list[np.ndarray]) -> None:
+    def restore(self, model: Any, snap: list[tf.Tensor]) -> None:
+        # on the TensorFlow variables under Keras': a third of the time, same values
         for v, value in zip(model.weights, snap, strict=True):
-            v.assign(value)
+            _backing(v).assign(value)
 
     def set_bn(self, layer: Any, **values: Any) -> None:
         targets = {

@@ -4,8 +4,8 @@ long `watch` takes from a save to the verdict.
     python benchmarks/check_latency.py [--runs 5] [--exercise 01 ...] [--framework torch] [--watch-runs 5]
 
 For each exercise and framework: the median wall time of `python -c "import <framework>"`
-(the floor) and of a cold `resnet-kata check EXERCISE --impl <solution> --json`, measured in
-the same run, and their difference (what the kit adds: process start, checks, training).
+(the floor) and of a cold `resnet-kata check EXERCISE --impl <solution> --json`, run in turn,
+and the median of each pair's difference (what the kit adds: process start, checks, training).
 With `--watch-runs N`, for each exercise also the median time from writing the file to the
 verdict on screen in `resnet-kata watch` (a spare worker has imported the framework by then).
 Targets on a 2-core CPU are printed beside each figure.
@@ -105,17 +105,17 @@ def main() -> int:
     print(f"{'exercise':<24}{'fw':<7}{'import':>7}{'check':>7}{'added':>7}{'target':>7}"
           f"{'watch':>7}{'target':>7}  verdict")
     worst = 0
-    floors: dict[str, float] = {}
     for ex in items:
         for fw in ex.frameworks:
             if args.framework and fw != args.framework:
                 continue
-            if fw not in floors:
-                floors[fw] = statistics.median(timed([sys.executable, "-c", IMPORTS[fw]])
-                                               for _ in range(args.runs))
             cmd = kata("check", ex.id, "--framework", fw, "--impl", str(ex.solution(fw)), "--json")
-            chk = statistics.median(timed(cmd) for _ in range(args.runs))
-            added = chk - floors[fw]
+            # the import and the check in turn, paired: this machine's speed drifts by tens of
+            # per cent within minutes, and a pair shares its moment
+            pairs = [(timed([sys.executable, "-c", IMPORTS[fw]]), timed(cmd)) for _ in range(args.runs)]
+            floor = statistics.median(p[0] for p in pairs)
+            chk = statistics.median(p[1] for p in pairs)
+            added = statistics.median(c - i for i, c in pairs)
             ok = added <= target(ex, fw)
             w, wt = "", ""
             if args.watch_runs:
@@ -125,7 +125,7 @@ def main() -> int:
                 wt = f"{limit:.1f}" if limit else ""
                 ok &= limit is None or seconds <= limit
             worst |= not ok
-            print(f"{ex.id:<24}{fw:<7}{floors[fw]:>7.2f}{chk:>7.2f}{added:>7.2f}{target(ex, fw):>7.1f}"
+            print(f"{ex.id:<24}{fw:<7}{floor:>7.2f}{chk:>7.2f}{added:>7.2f}{target(ex, fw):>7.1f}"
                   f"{w:>7}{wt:>7}  {'ok' if ok else 'over target'}", flush=True)
     return int(worst)
 

@@ -83,8 +83,9 @@ def shown(A: Any, shape: tuple[int, ...]) -> str:
 def build(ctx: Context, spec: BlockSpec, case: Case, prepare: bool = True) -> Any:
     """`spec.cls(*case.args, **case.kwargs)`, its weights created on `case.in_shape` unless
     `prepare` is False. Where the adapter reuses builds, a block built earlier in this grade
-    is handed out again with the values it had when built: the same weights a fresh build
-    makes right after the check's seeding, without paying for their creation again."""
+    is handed out again with the values it had when built, without paying for their creation
+    again. Where the first build came first after its check's seeding, as in the battery's
+    checks, those are the weights a fresh build would have now."""
     key = None
     if prepare and getattr(ctx.A, "reuse_builds", False):
         key = (spec.cls, repr(case.args), repr(sorted(case.kwargs.items())), tuple(case.in_shape))

@@ -58,6 +58,32 @@ def test_torch_optim_runs_without_importing_dynamo_with_the_same_numbers():
     assert lazy[1:] == real[1:] and lazy[2] == "3"
 
 
+def test_the_torch_adapter_trains_with_torchs_adam_fused_and_without_dynamo():
+    pytest.importorskip("torch")
+    words = _run("""
+        import torch
+        from resnet_kata.adapters import lazy_dynamo, torch_adapter
+        torch.manual_seed(0)
+        w = torch.nn.Parameter(torch.randn(6))
+        frozen = torch.nn.Parameter(torch.randn(2), requires_grad=False)
+        twin = torch.nn.Parameter(w.detach().clone())
+        start = w.detach().clone()
+        opt = torch_adapter._adam([w, frozen], lr=0.1)
+        plain = torch.optim.Adam([twin], lr=0.1, fused=False)
+        for _ in range(4):
+            for o, p in ((opt, w), (plain, twin)):
+                o.zero_grad()
+                ((p - 1) ** 4).sum().backward()
+                o.step()
+        print(type(opt).__name__, opt.defaults["fused"], len(opt.param_groups[0]["params"]))
+        print(torch.allclose(w, twin, atol=1e-6), bool((w != start).all()))
+        none = torch_adapter._adam([frozen], lr=0.1)
+        none.zero_grad(); none.step()
+        print(lazy_dynamo.loaded())
+    """)
+    assert words == ["Adam", "True", "1", "True", "True", "False"]
+
+
 def test_the_real_dynamo_takes_the_stand_ins_place_when_asked_for_anything_else():
     pytest.importorskip("torch")
     words = _run("""

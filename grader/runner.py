@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -74,14 +75,20 @@ def _tail(path: Path) -> str:
     return ("…" + text[-OUTPUT_TAIL:]) if cut else text
 
 
-def _end_group(proc: subprocess.Popen) -> None:
-    """End the worker and everything it started (its process group); reap the worker."""
+def _end_group(proc: subprocess.Popen, wait: bool = True) -> None:
+    """End the worker and everything it started (its process group); reap the worker, here
+    or (`wait=False`) on a thread of its own, so that the kernel's freeing of a framework's
+    memory (20 to 30 ms for torch) is not waited for before the verdict is shown."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
-    proc.wait()
+    if wait:
+        proc.wait()
+    elif proc.returncode is None and not getattr(proc, "kata_reaping", False):
+        proc.kata_reaping = True
+        threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
 
 
 class _Stream:
@@ -199,13 +206,14 @@ class Spare:
         with os.fdopen(self.job_w, "wb") as pipe:
             pipe.write(json.dumps(job).encode("utf-8") + b"\n")
 
-    def close(self) -> None:
-        """End the spare (and anything it started) and remove its files."""
+    def close(self, wait: bool = True) -> None:
+        """End the spare (and anything it started) and remove its files; `wait=False`: the
+        process is reaped on a thread (`_end_group`)."""
         if not self.used:
             self.used = True
             with contextlib.suppress(OSError):
                 os.close(self.job_w)
-        _end_group(self.proc)
+        _end_group(self.proc, wait)
         if self.read_fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(self.read_fd)
@@ -304,14 +312,17 @@ class _Lane:
         return self.spare.proc.poll() is not None and not select.select([self.pipe], [], [], 0)[0]
 
     def end(self) -> None:
-        if self.ended:
+        # With its record in, the worker has flushed what the learner printed and has
+        # nothing left to do: it ends now. Without one, its exit status says what happened.
+        verdict = self.ended and self.stream.record is not None
+        if self.ended and not verdict:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.spare.proc.wait(timeout=5)  # the worker leaves at once after its record
-        _end_group(self.spare.proc)  # what is left (the learner's children too) ends now
+                self.spare.proc.wait(timeout=5)  # its pipe closed: it is leaving
+        _end_group(self.spare.proc, wait=not verdict)  # the learner's children end too
         self.output = _tail(self.spare.log)
         with contextlib.suppress(OSError):
             self.pipe.close()
-        self.spare.close()
+        self.spare.close(wait=not verdict)
 
 
 class _Merge:

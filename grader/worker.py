@@ -9,6 +9,7 @@ of the process itself escapes it, and the runner reports that.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import importlib
 import importlib.util
@@ -161,6 +162,14 @@ def _jsonable(value: Any) -> Any:
         return json.loads(json.dumps(value, default=str))
 
 
+def _flush_output() -> None:
+    """Write out what the learner printed (their streams, or ones they put in their place)."""
+    for stream in {id(s): s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+                   if s is not None}.values():
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
 def grade(
     exercise: str | catalog.Exercise,
     framework: str,
@@ -184,6 +193,7 @@ def grade(
     def finish() -> Record:
         record.loaded = [m for m in ("torch", "tensorflow", "keras") if m in sys.modules]
         record.finish(seconds=time.perf_counter() - started)
+        _flush_output()  # the runner ends this process as soon as the record is in
         emit({"event": Event.RECORD, "record": record.to_dict()})
         return record
 

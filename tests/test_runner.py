@@ -250,3 +250,36 @@ def test_a_callback_that_raises_leaves_the_pipe_closed_once(tmp_path, monkeypatc
     with pytest.raises(Stop):
         run_check(EX, "torch", path, device="cpu", timeout=60, on_event=stop)
     assert twice == []
+
+
+def test_what_the_learner_printed_is_in_the_record_though_the_worker_ends_at_the_verdict(tmp_path):
+    """The worker is ended as soon as its record is in, so what the learner printed is
+    written out before the record: here a stdout of theirs that takes a second to flush,
+    and stderr without a newline."""
+    path = write(tmp_path, """
+        import sys
+        import time
+
+        class Slow:
+            def __init__(self, real):
+                self.real, self.held = real, []
+
+            def write(self, text):
+                self.held.append(text)
+                return len(text)
+
+            def flush(self):
+                if self.held:
+                    time.sleep(1.0)
+                    self.real.write("".join(self.held))
+                    self.real.flush()
+                    self.held.clear()
+
+        sys.stdout = Slow(sys.stdout)
+        print("said on stdout", end="")
+        sys.stderr.write("said on stderr")
+        raise ValueError("after printing")
+    """)
+    record = run(path)
+    assert record.error_kind == "import" and "after printing" in record.message
+    assert "said on stdout" in record.output and "said on stderr" in record.output

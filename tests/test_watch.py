@@ -64,7 +64,8 @@ def test_a_spare_is_used_once_and_replaced_at_once(dot, tmp_path):
         [first] = spares._spares["numpy"]
         assert _grade(dot, tmp_path, SOLUTION, spares).status == "pass"
         [second] = spares._spares["numpy"]
-        assert second is not first and first.proc.poll() is not None, "a used spare is never reused"
+        assert second is not first, "a used spare is never reused"
+        assert first.proc.wait(timeout=10) is not None, "a used spare ends with its verdict"
         assert second.alive()
     assert second.proc.poll() is not None, "closing the pool ends the waiting spare"
 

@@ -22,7 +22,7 @@ TF_SAVE = ("        if val_loss < best_loss:\n"
            "            best_loss, best_weights, wait = val_loss, model.get_weights(), 0  # copies\n")
 PREVIOUS = '(history["val_loss"][-2] if len(history["val_loss"]) > 1 else math.inf)'
 TORCH_AUGMENT = "            batch = random_flip(random_crop(x[idx], padding, generator), generator)\n"
-TF_AUGMENT = "            batch = random_flip(random_crop(x[idx], padding, seed_gen), seed_gen)\n"
+TF_AUGMENT = "            batch = augment(x[idx], seed_gen)\n"
 STOP = "            if wait == patience:\n                break\n"
 
 # mistakes of the early stopping rule and of the copy it keeps, the same text in both files
@@ -296,7 +296,7 @@ TF_BUGS = {
         "best_weights", "the last epoch's weights",
     ),
     "validation_with_training_true": (
-        [("model(x[i:i + batch_size], training=False)", "model(x[i:i + batch_size], training=True)")],
+        [("return model(xb, training=False)", "return model(xb, training=True)")],
         "modes", "evaluated in training mode",
     ),
 }

@@ -28,9 +28,9 @@ def random_crop(images, padding: int, seed: keras.random.SeedGenerator):
     return ops.take_along_axis(out, cols[:, None, :, None], axis=2)
 
 
-def evaluate(model, x, y, batch_size: int) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) over all of (x, y), in inference mode."""
-    logits = np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
+def evaluate(predict, x, y, batch_size: int) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) over all of (x, y); `predict` maps a batch to logits."""
+    logits = np.concatenate([np.asarray(predict(x[i:i + batch_size]))
                              for i in range(0, len(x), batch_size)])
     loss = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
     return float(np.mean(loss)), float(np.mean(logits.argmax(axis=1) == y))
@@ -53,6 +53,18 @@ def fit(model, train_data, val_data, *, epochs: int, patience: int, lr: float = 
     signature = [tf.TensorSpec((None, *np.shape(x)[1:]), tf.float32),
                  tf.TensorSpec((None,), tf.as_dtype(np.asarray(y).dtype))]
 
+    # the augmentation and the inference pass are traced too: eager, each op of a batch
+    # pays Python's and TensorFlow's overhead, more than the whole step costs traced. The
+    # generator is an argument: a traced function keeps what it captured when it was traced,
+    # so a generator made later would go unseen; a new one is traced anew.
+    @tf.function(reduce_retracing=True)
+    def augment(xb, gen):
+        return random_flip(random_crop(xb, padding, gen), gen)
+
+    @tf.function(input_signature=signature[:1])
+    def predict(xb):
+        return model(xb, training=False)
+
     @tf.function(input_signature=signature)
     def train_step(xb, yb):
         with tf.GradientTape() as tape:
@@ -69,9 +81,9 @@ def fit(model, train_data, val_data, *, epochs: int, patience: int, lr: float = 
         losses = []
         for start in range(0, len(x), batch_size):
             idx = order[start:start + batch_size]
-            batch = random_flip(random_crop(x[idx], padding, seed_gen), seed_gen)
+            batch = augment(x[idx], seed_gen)
             losses.append(float(train_step(batch, y[idx])))
-        val_loss, val_acc = evaluate(model, x_val, y_val, batch_size)
+        val_loss, val_acc = evaluate(predict, x_val, y_val, batch_size)
         history["loss"].append(sum(losses) / len(losses))
         history["val_loss"].append(val_loss)
         history["val_accuracy"].append(val_acc)

@@ -75,19 +75,23 @@ def _tail(path: Path) -> str:
     return ("…" + text[-OUTPUT_TAIL:]) if cut else text
 
 
-def _end_group(proc: subprocess.Popen, wait: bool = True) -> None:
-    """End the worker and everything it started (its process group); reap the worker, here
-    or (`wait=False`) on a thread of its own, so that the kernel's freeing of a framework's
-    memory (20 to 30 ms for torch) is not waited for before the verdict is shown."""
+def _kill_group(proc: subprocess.Popen) -> None:
+    """End the worker and everything it started (its process group)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
+
+
+def _end_group(proc: subprocess.Popen, wait: bool = True) -> None:
+    """End the worker's process group and reap the worker: here, or (`wait=False`) on a
+    thread of its own, so that the kernel's freeing of a framework's memory (20 to 30 ms
+    for torch) is not waited for before the verdict is shown."""
+    _kill_group(proc)
     if wait:
         proc.wait()
-    elif proc.returncode is None and not getattr(proc, "kata_reaping", False):
-        proc.kata_reaping = True
+    elif proc.returncode is None:
         threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
 
 
@@ -318,7 +322,7 @@ class _Lane:
         if self.ended and not verdict:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.spare.proc.wait(timeout=5)  # its pipe closed: it is leaving
-        _end_group(self.spare.proc, wait=not verdict)  # the learner's children end too
+        _kill_group(self.spare.proc)  # the learner's children end too, before the output is read
         self.output = _tail(self.spare.log)
         with contextlib.suppress(OSError):
             self.pipe.close()
